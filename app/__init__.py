@@ -1,0 +1,45 @@
+"""Config Service: applications and their JSON configurations over HTTP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from werkzeug.routing import BaseConverter, ValidationError
+
+from app.schemas.common import ULID_PATTERN
+
+
+class UlidConverter(BaseConverter):
+    """Match a ULID path segment in either case; anything else is a 404."""
+
+    regex = "[0-9A-Za-z]{26}"
+
+    def to_python(self, value: str) -> str:
+        if not ULID_PATTERN.fullmatch(value):
+            raise ValidationError()
+        return value.upper()
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    """Build the service: settings, logging, database, routes, errors, commands."""
+    from app import db
+    from app.api import ops
+    from app.api.v1 import register_blueprints
+    from app.cli import register_commands
+    from app.errors import register_error_handlers
+    from app.logs import configure_logging
+    from app.settings import load_settings
+
+    app = Flask(__name__, static_folder=None)
+    app.config.update(load_settings(overrides))
+    app.json.sort_keys = False  # keep the schemas' field order
+    app.url_map.converters["ulid"] = UlidConverter
+    app.extensions["migration_files"] = ops.migration_files(app.config["MIGRATIONS_DIR"])
+    configure_logging(app)
+    db.init_app(app)
+    app.register_blueprint(ops.blueprint)
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_commands(app)
+    return app

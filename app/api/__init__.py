@@ -1,0 +1,1 @@
+"""HTTP routes: the versioned API and the operations endpoints."""

@@ -1,0 +1,89 @@
+"""Request helpers every blueprint uses: JSON bodies, list parameters, cursors."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+from typing import Any
+
+from flask import request
+from marshmallow import ValidationError
+from werkzeug.exceptions import UnsupportedMediaType
+
+from app.errors import BadRequest, Unprocessable
+from app.schemas.common import PageQuerySchema
+
+JSON = "application/json"
+MERGE_PATCH = "application/merge-patch+json"
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):
+        raise ValueError(f"number {text[:40]} is out of range")
+    return number
+
+
+def json_body(*media_types: str) -> dict[str, Any]:
+    """Return the request's JSON object; 415, 413 and 400 as the contract says."""
+    if request.mimetype not in (media_types or (JSON,)):
+        raise UnsupportedMediaType(f"Send the body as {' or '.join(media_types or (JSON,))}.")
+    raw = request.get_data(cache=False)  # raises 413 past MAX_CONTENT_LENGTH
+    try:
+        data = json.loads(
+            raw.decode("utf-8"), parse_constant=_refuse_constant, parse_float=_finite_float
+        )
+    except (ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:200]
+        raise BadRequest(f"Request body is not valid JSON: {reason}.") from None
+    if not isinstance(data, dict):
+        raise Unprocessable(
+            "Request body failed validation.", {"_schema": ["Body must be a JSON object."]}
+        )
+    return data
+
+
+def page_query() -> dict[str, Any]:
+    """Return validated `limit`, `cursor` and `name_prefix` query parameters (400 if bad)."""
+    try:
+        return PageQuerySchema().load(request.args.to_dict(flat=True))
+    except ValidationError as exc:
+        raise BadRequest("Invalid query parameter.", exc.messages) from None  # type: ignore[arg-type]
+
+
+def encode_cursor(value: str) -> str:
+    """Make an opaque cursor from the last key of a page."""
+    return base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None, valid: Any) -> str | None:
+    """Return the key inside a cursor, or raise 400 when it is not one of ours."""
+    if cursor is None:
+        return None
+    try:
+        value = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        value = None
+    if value is None or not valid(value):
+        raise BadRequest("Invalid query parameter.", {"cursor": ["Not a valid cursor."]})
+    return value
+
+
+def page(rows: list[dict[str, Any]], limit: int, key: str = "id") -> dict[str, Any]:
+    """Turn limit+1 fetched rows into `{items, next_cursor}`."""
+    more = len(rows) > limit
+    items = rows[:limit]
+    next_cursor = encode_cursor(str(items[-1][key])) if more else None
+    return {"items": items, "next_cursor": next_cursor}
+
+
+def like_prefix(prefix: str | None) -> str:
+    """Return a LIKE pattern matching names that start with `prefix` literally."""
+    escaped = (prefix or "").replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"

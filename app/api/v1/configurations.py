@@ -1,0 +1,121 @@
+"""Routes of /api/v1/configurations and the by-name read path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, request
+from marshmallow import ValidationError
+from ulid import ULID
+
+from app.api.common import MERGE_PATCH, JSON, json_body
+from app.db import get_conn, transaction
+from app.errors import NotFound, PreconditionFailed, Unprocessable
+from app.jsonmerge import merge_patch
+from app.repositories.configurations import ConfigurationRepository
+from app.schemas.common import check_json_document
+from app.schemas.configurations import (
+    ConfigurationPatchSchema,
+    ConfigurationReplaceSchema,
+    ConfigurationSchema,
+)
+
+blueprint = Blueprint("configurations", __name__)
+schema = ConfigurationSchema()
+
+
+def _found(row: dict[str, Any] | None) -> dict[str, Any]:
+    if row is None:
+        raise NotFound("No configuration has this id or name.")
+    return row
+
+
+def _answer(row: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None):
+    """Answer one configuration with its ETag, or 304 when the client's copy is current."""
+    tag = str(row["version"])
+    headers = {"ETag": f'"{tag}"', "Cache-Control": "no-cache", **(headers or {})}
+    if request.method in ("GET", "HEAD") and request.if_none_match.contains_weak(tag):
+        return "", 304, headers
+    return schema.dump(row), status, headers
+
+
+def _locked(repo: ConfigurationRepository, configuration_id: str) -> dict[str, Any]:
+    """Lock the configuration for this transaction and check If-Match (strong)."""
+    current = _found(repo.get(configuration_id, for_update=True))
+    if "If-Match" in request.headers and not request.if_match.contains(str(current["version"])):
+        raise PreconditionFailed(
+            f"If-Match does not match the current version, {current['version']}."
+        )
+    return current
+
+
+@blueprint.post("/configurations")
+def create_configuration():
+    """Create a configuration at version 1."""
+    fields = schema.load(json_body())
+    with transaction() as conn:
+        row = ConfigurationRepository(conn).create(str(ULID()), fields)
+    return _answer(row, 201, {"Location": f"{request.path}/{row['id']}"})
+
+
+@blueprint.get("/configurations/<ulid:configuration_id>")
+def get_configuration(configuration_id: str):
+    """Answer one configuration by id."""
+    return _answer(_found(ConfigurationRepository(get_conn()).get(configuration_id)))
+
+
+@blueprint.get("/applications/by-name/<application_name>/configurations/<name>")
+def get_configuration_by_name(application_name: str, name: str):
+    """Answer one configuration by application name and configuration name."""
+    repo = ConfigurationRepository(get_conn())
+    return _answer(_found(repo.get_by_names(application_name, name)))
+
+
+@blueprint.put("/configurations/<ulid:configuration_id>")
+def replace_configuration(configuration_id: str):
+    """Replace a configuration's name, comments and config."""
+    fields = ConfigurationReplaceSchema().load(json_body())
+    application_id = fields.pop("application_id")
+    with transaction() as conn:
+        repo = ConfigurationRepository(conn)
+        current = _locked(repo, configuration_id)
+        if application_id not in (None, current["application_id"]):
+            raise Unprocessable(
+                "Request body failed validation.",
+                {"application_id": ["A configuration cannot move to another application."]},
+            )
+        row = repo.update(configuration_id, fields) or current
+    return _answer(row)
+
+
+@blueprint.patch("/configurations/<ulid:configuration_id>")
+def patch_configuration(configuration_id: str):
+    """Change some fields; `config` is applied as a JSON Merge Patch."""
+    changes = ConfigurationPatchSchema().load(json_body(JSON, MERGE_PATCH))
+    with transaction() as conn:
+        repo = ConfigurationRepository(conn)
+        current = _locked(repo, configuration_id)
+        fields = {key: current[key] for key in ("name", "comments", "config")}
+        fields.update(changes)
+        if "config" in changes:
+            fields["config"] = merge_patch(current["config"], changes["config"])
+            _validate_merged(fields["config"])
+        row = repo.update(configuration_id, fields) or current
+    return _answer(row)
+
+
+def _validate_merged(config: dict[str, Any]) -> None:
+    try:
+        check_json_document(config)
+    except ValidationError as exc:
+        raise ValidationError({"config": exc.messages}) from None
+
+
+@blueprint.delete("/configurations/<ulid:configuration_id>")
+def delete_configuration(configuration_id: str):
+    """Delete a configuration."""
+    with transaction() as conn:
+        repo = ConfigurationRepository(conn)
+        _locked(repo, configuration_id)
+        repo.delete(configuration_id)
+    return "", 204

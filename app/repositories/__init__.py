@@ -1,0 +1,1 @@
+"""Repositories: parameterized SQL over a connection the caller owns."""

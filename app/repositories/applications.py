@@ -1,0 +1,113 @@
+"""SQL for applications."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg2 import errors
+
+from app.errors import Conflict
+
+# Columns of an application as answered, configuration ids included.
+_COLUMNS = """
+    a.id, a.name, a.comments, a.created_at, a.updated_at,
+    ARRAY(SELECT c.id FROM configurations c WHERE c.application_id = a.id ORDER BY c.id)
+        AS configuration_ids
+"""
+
+# Create an application.
+INSERT = f"""
+INSERT INTO applications AS a (id, name, comments) VALUES (%(id)s, %(name)s, %(comments)s)
+RETURNING {_COLUMNS}
+"""
+# One application by id.
+SELECT_BY_ID = f"SELECT {_COLUMNS} FROM applications a WHERE a.id = %(id)s"
+# One application by name.
+SELECT_BY_NAME = f"SELECT {_COLUMNS} FROM applications a WHERE a.name = %(name)s"
+# Tell whether an application exists.
+EXISTS = "SELECT EXISTS (SELECT 1 FROM applications WHERE id = %(id)s) AS present"
+# A page of applications after a key, optionally by literal name prefix.
+SELECT_PAGE = f"""
+SELECT {_COLUMNS} FROM applications a
+WHERE (%(after)s::text IS NULL OR a.id > %(after)s) AND a.name LIKE %(pattern)s
+ORDER BY a.id LIMIT %(limit)s
+"""
+# Change the fields flagged set_*; updated_at moves only when something changes.
+UPDATE = f"""
+UPDATE applications AS a SET
+    name = CASE WHEN %(set_name)s THEN %(name)s ELSE a.name END,
+    comments = CASE WHEN %(set_comments)s THEN %(comments)s ELSE a.comments END,
+    updated_at = CASE
+        WHEN (%(set_name)s AND a.name IS DISTINCT FROM %(name)s)
+          OR (%(set_comments)s AND a.comments IS DISTINCT FROM %(comments)s)
+        THEN now() ELSE a.updated_at END
+WHERE a.id = %(id)s
+RETURNING {_COLUMNS}
+"""
+# Delete an application (the foreign key refuses while configurations remain).
+DELETE = "DELETE FROM applications WHERE id = %(id)s RETURNING id"
+# Delete all configurations of an application (for a cascading delete).
+DELETE_CONFIGURATIONS = "DELETE FROM configurations WHERE application_id = %(id)s"
+
+
+def _name_taken(name: str) -> Conflict:
+    return Conflict(f"An application named {name!r} already exists.")
+
+
+class ApplicationRepository:
+    """Reads and writes applications on one connection."""
+
+    def __init__(self, conn: Any):
+        self.conn = conn
+
+    def _one(self, sql: str, params: dict[str, Any]) -> dict[str, Any] | None:
+        with self.conn.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchone()
+
+    def create(self, id: str, name: str, comments: str | None) -> dict[str, Any]:
+        try:
+            return self._one(INSERT, {"id": id, "name": name, "comments": comments})  # type: ignore[return-value]
+        except errors.UniqueViolation:
+            raise _name_taken(name) from None
+
+    def get(self, id: str) -> dict[str, Any] | None:
+        return self._one(SELECT_BY_ID, {"id": id})
+
+    def get_by_name(self, name: str) -> dict[str, Any] | None:
+        return self._one(SELECT_BY_NAME, {"name": name})
+
+    def exists(self, id: str) -> bool:
+        return bool(self._one(EXISTS, {"id": id})["present"])  # type: ignore[index]
+
+    def page(self, limit: int, after: str | None, pattern: str) -> list[dict[str, Any]]:
+        """Return up to limit+1 rows, so the caller knows whether another page follows."""
+        with self.conn.cursor() as cur:
+            cur.execute(SELECT_PAGE, {"after": after, "pattern": pattern, "limit": limit + 1})
+            return cur.fetchall()
+
+    def update(self, id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
+        params = {
+            "id": id,
+            "set_name": "name" in changes,
+            "name": changes.get("name"),
+            "set_comments": "comments" in changes,
+            "comments": changes.get("comments"),
+        }
+        try:
+            return self._one(UPDATE, params)
+        except errors.UniqueViolation:
+            raise _name_taken(changes["name"]) from None
+
+    def delete(self, id: str, cascade: bool) -> bool:
+        with self.conn.cursor() as cur:
+            if cascade:
+                cur.execute(DELETE_CONFIGURATIONS, {"id": id})
+            try:
+                cur.execute(DELETE, {"id": id})
+            except errors.ForeignKeyViolation:
+                raise Conflict(
+                    "The application still has configurations; delete them first "
+                    "or use ?cascade=true."
+                ) from None
+            return cur.fetchone() is not None

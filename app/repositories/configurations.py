@@ -1,0 +1,100 @@
+"""SQL for configurations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg2 import errors
+from psycopg2.extras import Json
+
+from app.errors import Conflict, Unprocessable
+
+_COLUMNS = "c.id, c.application_id, c.name, c.comments, c.config, c.version, c.created_at, c.updated_at"
+
+# Create a configuration at version 1.
+INSERT = f"""
+INSERT INTO configurations AS c (id, application_id, name, comments, config)
+VALUES (%(id)s, %(application_id)s, %(name)s, %(comments)s, %(config)s)
+RETURNING {_COLUMNS}
+"""
+# One configuration by id.
+SELECT_BY_ID = f"SELECT {_COLUMNS} FROM configurations c WHERE c.id = %(id)s"
+# One configuration by id, locked until the transaction ends (read-modify-write).
+SELECT_FOR_UPDATE = SELECT_BY_ID + " FOR UPDATE"
+# One configuration by application name and configuration name.
+SELECT_BY_NAMES = f"""
+SELECT {_COLUMNS} FROM configurations c JOIN applications a ON a.id = c.application_id
+WHERE a.name = %(application_name)s AND c.name = %(name)s
+"""
+# A page of an application's configurations after a key, by literal name prefix.
+SELECT_PAGE = f"""
+SELECT {_COLUMNS} FROM configurations c
+WHERE c.application_id = %(application_id)s
+  AND (%(after)s::text IS NULL OR c.id > %(after)s) AND c.name LIKE %(pattern)s
+ORDER BY c.id LIMIT %(limit)s
+"""
+# Write new field values as the next version; no row when nothing would change.
+UPDATE = f"""
+UPDATE configurations AS c SET name = %(name)s, comments = %(comments)s, config = %(config)s,
+    version = c.version + 1, updated_at = now()
+WHERE c.id = %(id)s
+  AND (c.name, c.comments, c.config)
+      IS DISTINCT FROM (%(name)s::text, %(comments)s::text, %(config)s::jsonb)
+RETURNING {_COLUMNS}
+"""
+# Delete a configuration.
+DELETE = "DELETE FROM configurations WHERE id = %(id)s RETURNING id"
+
+
+class ConfigurationRepository:
+    """Reads and writes configurations on one connection."""
+
+    def __init__(self, conn: Any):
+        self.conn = conn
+
+    def _one(self, sql: str, params: dict[str, Any]) -> dict[str, Any] | None:
+        with self.conn.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchone()
+
+    def create(self, id: str, fields: dict[str, Any]) -> dict[str, Any]:
+        params = {**fields, "id": id, "config": Json(fields["config"])}
+        try:
+            return self._one(INSERT, params)  # type: ignore[return-value]
+        except errors.UniqueViolation:
+            raise _name_taken(fields["name"]) from None
+        except errors.ForeignKeyViolation:
+            raise Unprocessable(
+                "Request body failed validation.",
+                {"application_id": ["No application has this id."]},
+            ) from None
+
+    def get(self, id: str, for_update: bool = False) -> dict[str, Any] | None:
+        return self._one(SELECT_FOR_UPDATE if for_update else SELECT_BY_ID, {"id": id})
+
+    def get_by_names(self, application_name: str, name: str) -> dict[str, Any] | None:
+        return self._one(SELECT_BY_NAMES, {"application_name": application_name, "name": name})
+
+    def page(
+        self, application_id: str, limit: int, after: str | None, pattern: str
+    ) -> list[dict[str, Any]]:
+        """Return up to limit+1 rows, so the caller knows whether another page follows."""
+        params = {"application_id": application_id, "after": after, "pattern": pattern}
+        with self.conn.cursor() as cur:
+            cur.execute(SELECT_PAGE, {**params, "limit": limit + 1})
+            return cur.fetchall()
+
+    def update(self, id: str, fields: dict[str, Any]) -> dict[str, Any] | None:
+        """Write the next version; None when the fields equal the current ones."""
+        params = {**fields, "id": id, "config": Json(fields["config"])}
+        try:
+            return self._one(UPDATE, params)
+        except errors.UniqueViolation:
+            raise _name_taken(fields["name"]) from None
+
+    def delete(self, id: str) -> bool:
+        return self._one(DELETE, {"id": id}) is not None
+
+
+def _name_taken(name: str) -> Conflict:
+    return Conflict(f"This application already has a configuration named {name!r}.")

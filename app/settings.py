@@ -1,0 +1,93 @@
+"""Read and validate the service's settings, once, from the environment and `.env`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from dotenv import dotenv_values
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(Exception):
+    """A setting has a value the service cannot start with."""
+
+
+def _integer(low: int, high: int | None = None) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        value = int(raw)
+        if value < low or (high is not None and value > high):
+            bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+            raise ValueError(f"must be {bound}")
+        return value
+
+    return parse
+
+
+def _choice(*options: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if raw.lower() not in options:
+            raise ValueError(f"must be one of {', '.join(options)}")
+        return raw.lower()
+
+    return parse
+
+
+def _boolean(raw: str) -> bool:
+    text = raw.strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
+
+
+def _text(raw: str) -> str:
+    return raw
+
+
+# name -> (default as the environment would spell it, parser)
+SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "DATABASE_URL": ("postgresql://localhost/config_service", _text),
+    "DB_POOL_MIN": ("1", _integer(0, 1000)),
+    "DB_POOL_MAX": ("10", _integer(1, 1000)),
+    "DB_POOL_TIMEOUT": ("5", _integer(1, 300)),
+    "DB_CONNECT_TIMEOUT": ("5", _integer(1, 300)),
+    "DB_STATEMENT_TIMEOUT_MS": ("5000", _integer(0)),
+    "MAX_CONTENT_LENGTH": ("1048576", _integer(1)),
+    "LOG_LEVEL": ("INFO", lambda raw: _choice("debug", "info", "warning", "error")(raw).upper()),
+    "LOG_FORMAT": ("json", _choice("json", "text")),
+    "MIGRATIONS_DIR": (str(PROJECT_ROOT / "migrations"), _text),
+}
+
+
+def _parse(name: str, raw: Any) -> Any:
+    parser = SETTINGS[name][1]
+    try:
+        return parser(str(raw).strip() if parser is not _text else str(raw))
+    except ValueError as exc:
+        reason = str(exc) if "must be" in str(exc) else "is not a valid value"
+        raise SettingsError(f"setting {name}={raw!r} {reason}") from None
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    dotenv_path: Path | None = None,
+) -> dict[str, Any]:
+    """Return typed settings: defaults, then `.env`, then the environment, then overrides."""
+    environ = os.environ if environ is None else environ
+    dotenv_file = dotenv_path if dotenv_path is not None else Path.cwd() / ".env"
+    from_file = dotenv_values(dotenv_file) if dotenv_file.is_file() else {}
+    overrides = dict(overrides or {})
+    settings: dict[str, Any] = {}
+    for name, (default, _) in SETTINGS.items():
+        raw = overrides.pop(name, environ.get(name, from_file.get(name) or default))
+        settings[name] = _parse(name, raw)
+    if settings["DB_POOL_MIN"] > settings["DB_POOL_MAX"]:
+        raise SettingsError("setting DB_POOL_MIN must not exceed DB_POOL_MAX")
+    settings.update(overrides)  # anything else (TESTING, …) goes through as given
+    return settings

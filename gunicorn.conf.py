@@ -1,0 +1,34 @@
+"""gunicorn settings, read from the environment with production defaults."""
+
+import multiprocessing
+import os
+import sys
+
+from app.settings import SettingsError, load_settings
+
+# Stop the master with one clear line before any worker starts on a bad setting.
+try:
+    load_settings()
+except SettingsError as exc:
+    sys.exit(f"config-service: {exc}")
+
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1))
+threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
+keepalive = 5
+# Never build the app (and so a pool) before the fork: workers must not share sockets.
+preload_app = False
+# The app logs one structured line per request; gunicorn's access log would repeat it.
+accesslog = None
+errorlog = "-"
+
+
+def worker_exit(server, worker):
+    """Close the worker's database pool when it stops."""
+    from app.db import close_pool
+
+    app = getattr(worker, "wsgi", None)
+    if app is not None and hasattr(app, "extensions"):
+        close_pool(app)
