@@ -1,0 +1,146 @@
+"""Fixtures: one throwaway database per test session, migrated by the real code."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg2
+import pytest
+from psycopg2 import sql
+from psycopg2.extensions import make_dsn
+from psycopg2.extras import RealDictCursor
+
+from app import create_app, migrations
+from app.settings import PROJECT_ROOT
+
+MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
+
+
+def server_dsn() -> str:
+    """Return a superuser DSN: TEST_DATABASE_URL, else the embedded dev server."""
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        return url
+    from app.devdb import server_dsn as embedded_dsn
+
+    return embedded_dsn(PROJECT_ROOT / ".devdb" / "pgdata")
+
+
+def _admin(dsn: str) -> Any:
+    conn = psycopg2.connect(dsn)
+    conn.autocommit = True
+    return conn
+
+
+class Databases:
+    """Create and drop throwaway databases on the test server."""
+
+    def __init__(self, dsn: str):
+        self.dsn = dsn
+        self.created: list[str] = []
+
+    def create(self, prefix: str = "cs_test") -> str:
+        name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+        conn = _admin(self.dsn)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        finally:
+            conn.close()
+        self.created.append(name)
+        return make_dsn(self.dsn, dbname=name)
+
+    def drop_all(self) -> None:
+        conn = _admin(self.dsn)
+        try:
+            with conn.cursor() as cur:
+                for name in self.created:
+                    query = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+                    cur.execute(query.format(sql.Identifier(name)))
+        finally:
+            conn.close()
+
+
+@pytest.fixture(scope="session")
+def databases() -> Iterator[Databases]:
+    """Make throwaway databases; all are dropped when the session ends."""
+    made = Databases(server_dsn())
+    yield made
+    made.drop_all()
+
+
+@pytest.fixture(scope="session")
+def database_url(databases: Databases) -> str:
+    """The session's database, migrated once through the real migration code."""
+    dsn = databases.create()
+    migrations.migrate(dsn, MIGRATIONS_DIR)
+    return dsn
+
+
+@pytest.fixture
+def app_settings(database_url: str) -> dict[str, Any]:
+    """Settings for the test app; a test may change them before asking for `app`."""
+    return {"DATABASE_URL": database_url, "TESTING": True, "DB_POOL_TIMEOUT": 2}
+
+
+@pytest.fixture
+def app(app_settings: dict[str, Any]) -> Iterator[Any]:
+    """The application, its pool closed after the test."""
+    from app.db import close_pool
+
+    application = create_app(app_settings)
+    yield application
+    close_pool(application)
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Any]:
+    """A direct connection for checking what the database holds."""
+    conn = psycopg2.connect(database_url, cursor_factory=RealDictCursor)
+    conn.autocommit = True
+    yield conn
+    conn.close()
+
+
+@pytest.fixture(autouse=True)
+def _empty_tables(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Give every test that uses the session database empty tables."""
+    yield
+    if "database_url" not in request.fixturenames:
+        return
+    conn = psycopg2.connect(request.getfixturevalue("database_url"))
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+                " AND tablename <> 'schema_migrations'"
+            )
+            tables = [sql.Identifier(row[0]) for row in cur.fetchall()]
+            if tables:
+                cur.execute(sql.SQL("TRUNCATE {} CASCADE").format(sql.SQL(", ").join(tables)))
+    finally:
+        conn.close()
+
+
+# Helpers the API tests share.
+
+
+def create_application(client: Any, name: str = "billing", **extra: Any) -> dict[str, Any]:
+    """Create an application through the API and return its representation."""
+    response = client.post("/api/v1/applications", json={"name": name, **extra})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def create_configuration(
+    client: Any, application_id: str, name: str = "database", config: Any = None, **extra: Any
+) -> dict[str, Any]:
+    """Create a configuration through the API and return its representation."""
+    body = {"application_id": application_id, "name": name, "config": config or {}, **extra}
+    response = client.post("/api/v1/configurations", json=body)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
