@@ -14,7 +14,13 @@ except SettingsError as exc:
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1))
-threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+# gthread: a long-poll watcher holds a thread (not a database connection) while it
+# waits, so each worker needs many threads; idle ones cost a small stack each.
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "256"))
+# Accept no more connections than the worker can serve at once (plus keep-alive
+# headroom), so a busy worker leaves new connections to the others.
+worker_connections = threads + 64
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 keepalive = 5
@@ -26,9 +32,11 @@ errorlog = "-"
 
 
 def worker_exit(server, worker):
-    """Close the worker's database pool when it stops."""
+    """Close the worker's database pool and change listener when it stops."""
     from app.db import close_pool
+    from app.notifications import stop_listener
 
     app = getattr(worker, "wsgi", None)
     if app is not None and hasattr(app, "extensions"):
+        stop_listener(app)
         close_pool(app)

@@ -160,6 +160,11 @@ def transaction() -> Iterator[Any]:
             conn.autocommit = True
 
 
+def release_conn() -> None:
+    """Give the request's connection back now (before a long wait); get_conn borrows anew."""
+    _return_conn(None)
+
+
 def _return_conn(exc: BaseException | None) -> None:
     conn = g.pop("db_conn", None)
     if conn is not None:

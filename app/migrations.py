@@ -26,7 +26,9 @@ SELECT_APPLIED = "SELECT filename, checksum, applied_at FROM schema_migrations"
 # Tell whether the table exists yet (for --status, which must not create it).
 TABLE_EXISTS = "SELECT to_regclass('schema_migrations') IS NOT NULL AS present"
 # Record one applied file.
-INSERT_APPLIED = "INSERT INTO schema_migrations (filename, checksum) VALUES (%(filename)s, %(checksum)s)"
+INSERT_APPLIED = """
+INSERT INTO schema_migrations (filename, checksum) VALUES (%(filename)s, %(checksum)s)
+"""
 LOCK = "SELECT pg_advisory_lock(%(key)s)"
 UNLOCK = "SELECT pg_advisory_unlock(%(key)s)"
 
@@ -96,21 +98,20 @@ def status(dsn: str, directory: Path) -> list[str]:
 def migrate(dsn: str, directory: Path) -> list[str]:
     """Apply pending files, each in its own transaction; return the names applied."""
     migrations = discover(directory)
-    with _connect(dsn) as conn:
-        with conn.cursor() as cur:
-            cur.execute(LOCK, {"key": ADVISORY_LOCK_KEY})  # waits for a concurrent run
-            try:
-                cur.execute(CREATE_TABLE)
-                applied = _applied(conn)
-                _check_unchanged(migrations, applied)
-                done = []
-                for migration in migrations:
-                    if migration.filename not in applied:
-                        _apply(conn, migration)
-                        done.append(migration.filename)
-                return done
-            finally:
-                cur.execute(UNLOCK, {"key": ADVISORY_LOCK_KEY})
+    with _connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute(LOCK, {"key": ADVISORY_LOCK_KEY})  # waits for a concurrent run
+        try:
+            cur.execute(CREATE_TABLE)
+            applied = _applied(conn)
+            _check_unchanged(migrations, applied)
+            done = []
+            for migration in migrations:
+                if migration.filename not in applied:
+                    _apply(conn, migration)
+                    done.append(migration.filename)
+            return done
+        finally:
+            cur.execute(UNLOCK, {"key": ADVISORY_LOCK_KEY})
 
 
 def _apply(conn, migration: Migration) -> None:
@@ -118,7 +119,8 @@ def _apply(conn, migration: Migration) -> None:
     try:
         with conn.cursor() as cur:
             cur.execute(migration.sql)
-            cur.execute(INSERT_APPLIED, {"filename": migration.filename, "checksum": migration.checksum})
+            record = {"filename": migration.filename, "checksum": migration.checksum}
+            cur.execute(INSERT_APPLIED, record)
         conn.commit()
     except psycopg2.Error as exc:
         conn.rollback()

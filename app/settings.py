@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from dotenv import dotenv_values
+from psycopg2 import ProgrammingError
+from psycopg2.extensions import parse_dsn
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,9 +51,18 @@ def _text(raw: str) -> str:
     return raw
 
 
+def _dsn(raw: str) -> str:
+    try:
+        parse_dsn(raw)
+    except ProgrammingError:
+        raise ValueError("must be a libpq connection URL (postgresql://...)") from None
+    return raw
+
+
 # name -> (default as the environment would spell it, parser)
 SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
-    "DATABASE_URL": ("postgresql://localhost/config_service", _text),
+    "DATABASE_URL": ("postgresql://localhost/config_service", _dsn),
+    "DATABASE_LISTEN_URL": ("", _text),  # LISTEN goes direct to PostgreSQL (not via PgBouncer)
     "DB_POOL_MIN": ("1", _integer(0, 1000)),
     "DB_POOL_MAX": ("10", _integer(1, 1000)),
     "DB_POOL_TIMEOUT": ("5", _integer(1, 300)),
@@ -70,7 +81,9 @@ def _parse(name: str, raw: Any) -> Any:
         return parser(str(raw).strip() if parser is not _text else str(raw))
     except ValueError as exc:
         reason = str(exc) if "must be" in str(exc) else "is not a valid value"
-        raise SettingsError(f"setting {name}={raw!r} {reason}") from None
+        # Never echo a connection URL: it may carry a password.
+        shown = "" if parser is _dsn else f"={raw!r}"
+        raise SettingsError(f"setting {name}{shown} {reason}") from None
 
 
 def load_settings(

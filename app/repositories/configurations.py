@@ -9,7 +9,9 @@ from psycopg2.extras import Json
 
 from app.errors import Conflict, Unprocessable
 
-_COLUMNS = "c.id, c.application_id, c.name, c.comments, c.config, c.version, c.created_at, c.updated_at"
+_COLUMNS = """
+    c.id, c.application_id, c.name, c.comments, c.config, c.version, c.created_at, c.updated_at
+"""
 
 # Create a configuration at version 1.
 INSERT = f"""

@@ -63,7 +63,8 @@ def Name(**kwargs: Any) -> fields.String:  # noqa: N802 - reads like a field cla
 
 def Comments(**kwargs: Any) -> fields.String:  # noqa: N802
     """Return a field for free-text comments (null allowed)."""
-    return fields.String(allow_none=True, validate=[validate.Length(max=1024), _check_text], **kwargs)
+    rules = [validate.Length(max=1024), _check_text]
+    return fields.String(allow_none=True, validate=rules, **kwargs)
 
 
 class UlidString(fields.String):

@@ -8,9 +8,10 @@ from flask import Blueprint, request
 from marshmallow import ValidationError
 from ulid import ULID
 
-from app.api.common import MERGE_PATCH, JSON, json_body
+from app.api.common import JSON, MERGE_PATCH, json_body
+from app.api.conditional import check_if_match, client_is_current, etag_headers, watch
 from app.db import get_conn, transaction
-from app.errors import NotFound, PreconditionFailed, Unprocessable
+from app.errors import NotFound, Unprocessable
 from app.jsonmerge import merge_patch
 from app.repositories.configurations import ConfigurationRepository
 from app.schemas.common import check_json_document
@@ -24,28 +25,25 @@ blueprint = Blueprint("configurations", __name__)
 schema = ConfigurationSchema()
 
 
-def _found(row: dict[str, Any] | None) -> dict[str, Any]:
+def found(row: dict[str, Any] | None) -> dict[str, Any]:
+    """Return the row, or raise 404."""
     if row is None:
         raise NotFound("No configuration has this id or name.")
     return row
 
 
-def _answer(row: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None):
+def answer(row: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None):
     """Answer one configuration with its ETag, or 304 when the client's copy is current."""
-    tag = str(row["version"])
-    headers = {"ETag": f'"{tag}"', "Cache-Control": "no-cache", **(headers or {})}
-    if request.method in ("GET", "HEAD") and request.if_none_match.contains_weak(tag):
+    headers = {**etag_headers(row["version"]), **(headers or {})}
+    if request.method in ("GET", "HEAD") and client_is_current(row["version"]):
         return "", 304, headers
     return schema.dump(row), status, headers
 
 
-def _locked(repo: ConfigurationRepository, configuration_id: str) -> dict[str, Any]:
-    """Lock the configuration for this transaction and check If-Match (strong)."""
-    current = _found(repo.get(configuration_id, for_update=True))
-    if "If-Match" in request.headers and not request.if_match.contains(str(current["version"])):
-        raise PreconditionFailed(
-            f"If-Match does not match the current version, {current['version']}."
-        )
+def locked(repo: ConfigurationRepository, configuration_id: str) -> dict[str, Any]:
+    """Lock the configuration until the transaction ends, then check If-Match."""
+    current = found(repo.get(configuration_id, for_update=True))
+    check_if_match(current["version"])
     return current
 
 
@@ -55,20 +53,29 @@ def create_configuration():
     fields = schema.load(json_body())
     with transaction() as conn:
         row = ConfigurationRepository(conn).create(str(ULID()), fields)
-    return _answer(row, 201, {"Location": f"{request.path}/{row['id']}"})
+    return answer(row, 201, {"Location": f"{request.path}/{row['id']}"})
 
 
 @blueprint.get("/configurations/<ulid:configuration_id>")
 def get_configuration(configuration_id: str):
-    """Answer one configuration by id."""
-    return _answer(_found(ConfigurationRepository(get_conn()).get(configuration_id)))
+    """Answer one configuration by id; with `Prefer: wait`, wait for a change."""
+
+    def lookup():
+        return ConfigurationRepository(get_conn()).get(configuration_id)
+
+    row, headers = watch(found(lookup()), lookup)
+    return answer(row, headers=headers)
 
 
 @blueprint.get("/applications/by-name/<application_name>/configurations/<name>")
 def get_configuration_by_name(application_name: str, name: str):
-    """Answer one configuration by application name and configuration name."""
-    repo = ConfigurationRepository(get_conn())
-    return _answer(_found(repo.get_by_names(application_name, name)))
+    """Answer one configuration by application and configuration name (the hot path)."""
+
+    def lookup():
+        return ConfigurationRepository(get_conn()).get_by_names(application_name, name)
+
+    row, headers = watch(found(lookup()), lookup)
+    return answer(row, headers=headers)
 
 
 @blueprint.put("/configurations/<ulid:configuration_id>")
@@ -78,30 +85,30 @@ def replace_configuration(configuration_id: str):
     application_id = fields.pop("application_id")
     with transaction() as conn:
         repo = ConfigurationRepository(conn)
-        current = _locked(repo, configuration_id)
+        current = locked(repo, configuration_id)
         if application_id not in (None, current["application_id"]):
             raise Unprocessable(
                 "Request body failed validation.",
                 {"application_id": ["A configuration cannot move to another application."]},
             )
         row = repo.update(configuration_id, fields) or current
-    return _answer(row)
+    return answer(row)
 
 
 @blueprint.patch("/configurations/<ulid:configuration_id>")
 def patch_configuration(configuration_id: str):
-    """Change some fields; `config` is applied as a JSON Merge Patch."""
+    """Change some fields; `config` is applied as an RFC 7386 JSON Merge Patch."""
     changes = ConfigurationPatchSchema().load(json_body(JSON, MERGE_PATCH))
     with transaction() as conn:
         repo = ConfigurationRepository(conn)
-        current = _locked(repo, configuration_id)
+        current = locked(repo, configuration_id)
         fields = {key: current[key] for key in ("name", "comments", "config")}
         fields.update(changes)
         if "config" in changes:
             fields["config"] = merge_patch(current["config"], changes["config"])
             _validate_merged(fields["config"])
         row = repo.update(configuration_id, fields) or current
-    return _answer(row)
+    return answer(row)
 
 
 def _validate_merged(config: dict[str, Any]) -> None:
@@ -113,9 +120,9 @@ def _validate_merged(config: dict[str, Any]) -> None:
 
 @blueprint.delete("/configurations/<ulid:configuration_id>")
 def delete_configuration(configuration_id: str):
-    """Delete a configuration."""
+    """Delete a configuration and its history."""
     with transaction() as conn:
         repo = ConfigurationRepository(conn)
-        _locked(repo, configuration_id)
+        locked(repo, configuration_id)
         repo.delete(configuration_id)
     return "", 204
