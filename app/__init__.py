@@ -5,25 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
-from werkzeug.routing import BaseConverter, ValidationError
-
-from app.schemas.common import ULID_PATTERN
+from werkzeug.routing import BaseConverter
 
 
 class UlidConverter(BaseConverter):
     """Match a ULID path segment in either case; anything else is a 404."""
 
-    regex = "[0-9A-Za-z]{26}"
+    # Refuse non-ULIDs in the regex itself: a converter that raises after matching
+    # would let werkzeug answer 405 (from the GET rule's methods) instead of 404.
+    regex = "[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}"
 
     def to_python(self, value: str) -> str:
-        if not ULID_PATTERN.fullmatch(value):
-            raise ValidationError()
         return value.upper()
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """Build the service: settings, logging, database, routes, errors, commands."""
-    from app import db
+    from app import auth, db, metrics, openapi
     from app.api import ops
     from app.api.v1 import register_blueprints
     from app.cli import register_commands
@@ -38,8 +36,11 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.extensions["migration_files"] = ops.migration_files(app.config["MIGRATIONS_DIR"])
     configure_logging(app)
     db.init_app(app)
+    auth.init_app(app)
     app.register_blueprint(ops.blueprint)
     register_blueprints(app)
+    openapi.init_app(app)
+    metrics.init_app(app)
     register_error_handlers(app)
     register_commands(app)
     return app

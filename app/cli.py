@@ -5,15 +5,19 @@ from __future__ import annotations
 import click
 import psycopg2
 from flask import Flask, current_app
+from flask.cli import with_appcontext
 
 from app import migrations
+from app.db import direct_url
 
 
 @click.command("migrate")
 @click.option("--status", is_flag=True, help="List each file as applied or pending.")
+@with_appcontext
 def migrate_command(status: bool) -> None:
     """Apply pending database migrations (or show their status)."""
-    dsn, directory = current_app.config["DATABASE_URL"], current_app.config["MIGRATIONS_DIR"]
+    # The advisory lock is held by a session: go direct to PostgreSQL, never through PgBouncer.
+    dsn, directory = direct_url(current_app.config), current_app.config["MIGRATIONS_DIR"]
     try:
         if status:
             for line in migrations.status(dsn, directory):
@@ -33,4 +37,10 @@ def migrate_command(status: bool) -> None:
 
 def register_commands(app: Flask) -> None:
     """Add the service's commands to `flask`."""
+    from app.tokens_cli import tokens_group
+    from app.transfer_cli import export_command, import_command
+
     app.cli.add_command(migrate_command)
+    app.cli.add_command(tokens_group)
+    app.cli.add_command(export_command)
+    app.cli.add_command(import_command)

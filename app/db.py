@@ -7,11 +7,13 @@ import select
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import psycopg2
 import psycopg2.extensions
 from flask import Flask, current_app, g
+from psycopg2 import sql
 from psycopg2.extras import RealDictCursor
 from psycopg2.pool import ThreadedConnectionPool
 
@@ -22,18 +24,52 @@ class PoolTimeout(Exception):
     """No pooled connection became free in time."""
 
 
+# The settings every statement runs under, sent with the statement itself as SET LOCAL
+# rather than as start-up `options`: PgBouncer in transaction pooling mode refuses
+# `options` (and a session-level SET would leak to other clients of the same server
+# connection), while SET LOCAL lasts exactly one transaction on whichever server
+# connection runs it. In autocommit the string runs as one implicit transaction, still
+# one round trip, and PostgreSQL times each statement of a string on its own.
+SET_LOCAL = "SET LOCAL statement_timeout = {timeout:d}; SET LOCAL timezone = 'UTC'; "
+
+
+class ServiceConnection(psycopg2.extensions.connection):
+    """A connection that knows the SET LOCAL prelude its statements run under."""
+
+    def __init__(self, dsn: str, *args: Any, statement_timeout_ms: int = 0, **kwargs: Any):
+        super().__init__(dsn, *args, **kwargs)
+        self.prelude = SET_LOCAL.format(timeout=statement_timeout_ms)
+
+
+class ServiceCursor(RealDictCursor):
+    """A dict cursor that sends its connection's prelude ahead of every statement."""
+
+    def execute(self, query: Any, vars: Any = None) -> Any:
+        prelude = getattr(self.connection, "prelude", "")
+        if isinstance(query, sql.Composable):
+            query = sql.SQL(prelude) + query
+        elif isinstance(query, str):
+            query = prelude + query
+        return super().execute(query, vars)
+
+
 def connection_kwargs(settings: dict[str, Any]) -> dict[str, Any]:
     """Return the psycopg2.connect arguments every service connection uses."""
-    options = f"-c statement_timeout={settings['DB_STATEMENT_TIMEOUT_MS']} -c timezone=UTC"
+    timeout = settings["DB_STATEMENT_TIMEOUT_MS"]
     return {
         "dsn": settings["DATABASE_URL"],
         "connect_timeout": settings["DB_CONNECT_TIMEOUT"],
-        "options": options,
+        "connection_factory": partial(ServiceConnection, statement_timeout_ms=timeout),
         "application_name": "config-service",
-        "cursor_factory": RealDictCursor,
+        "cursor_factory": ServiceCursor,
         "keepalives": 1,
         "keepalives_idle": 30,
     }
+
+
+def direct_url(settings: dict[str, Any]) -> str:
+    """Return the URL that reaches PostgreSQL itself (LISTEN, migrations), not a pooler."""
+    return settings["DATABASE_LISTEN_URL"] or settings["DATABASE_URL"]
 
 
 def _is_stale(conn: Any) -> bool:
@@ -57,6 +93,7 @@ class ConnectionPool(ThreadedConnectionPool):
         self._slots = threading.BoundedSemaphore(maxconn)
         self._timeout = timeout
         self.in_use = 0
+        self.waiting = 0  # threads waiting for a free slot (read by app/metrics.py)
         self.pid = os.getpid()
         super().__init__(minconn, maxconn, **kwargs)
 
@@ -73,7 +110,7 @@ class ConnectionPool(ThreadedConnectionPool):
 
     def getconn(self, key: Any = None) -> Any:
         """Borrow a live connection, waiting up to the pool timeout for a free slot."""
-        if not self._slots.acquire(timeout=self._timeout):
+        if not self._slots.acquire(blocking=False) and not self._wait_for_slot():
             raise PoolTimeout(f"no database connection free after {self._timeout} s")
         try:
             conn = self._take_idle()
@@ -84,6 +121,16 @@ class ConnectionPool(ThreadedConnectionPool):
         with self._lock:
             self.in_use += 1
         return conn
+
+    def _wait_for_slot(self) -> bool:
+        """Wait up to the pool timeout for a free slot, counted in `waiting` meanwhile."""
+        with self._lock:
+            self.waiting += 1
+        try:
+            return self._slots.acquire(timeout=self._timeout)
+        finally:
+            with self._lock:
+                self.waiting -= 1
 
     def _take_idle(self) -> Any:
         while True:

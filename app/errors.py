@@ -11,15 +11,19 @@ from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from app.db import PoolTimeout
+from app.metrics import record_db_error
 
 PROBLEM_JSON = "application/problem+json"
 RETRY_AFTER_SECONDS = "1"
+# RFC 9110 names; older Pythons' HTTPStatus still has the RFC 7231 ones.
+_TITLES = {413: "Content Too Large", 422: "Unprocessable Content"}
 
 
 class ServiceError(Exception):
     """Root of the errors a view may raise; each carries its HTTP status."""
 
     status = 500
+    headers: dict[str, str] = {}
 
     def __init__(self, detail: str, errors: dict[str, list[str]] | None = None):
         super().__init__(detail)
@@ -29,6 +33,15 @@ class ServiceError(Exception):
 
 class BadRequest(ServiceError):
     status = 400
+
+
+class Unauthorized(ServiceError):
+    status = 401
+    headers = {"WWW-Authenticate": "Bearer"}
+
+
+class Forbidden(ServiceError):
+    status = 403
 
 
 class NotFound(ServiceError):
@@ -54,7 +67,8 @@ def problem(
     headers: dict[str, str] | None = None,
 ) -> Response:
     """Build a problem-details response."""
-    body: dict[str, Any] = {"type": "about:blank", "title": HTTPStatus(status).phrase}
+    title = _TITLES.get(status) or HTTPStatus(status).phrase
+    body: dict[str, Any] = {"type": "about:blank", "title": title}
     body["status"] = status
     if detail:
         body["detail"] = detail
@@ -80,11 +94,12 @@ def _validation_error(exc: ValidationError) -> Response:
 
 
 def _service_error(exc: ServiceError) -> Response:
-    return problem(exc.status, exc.detail, exc.errors)
+    return problem(exc.status, exc.detail, exc.errors, headers=exc.headers)
 
 
 def _database_unavailable(exc: Exception) -> Response:
     current_app.logger.warning("database unavailable: %s", type(exc).__name__)
+    record_db_error()
     return problem(
         503,
         "The database is unavailable or timed out; try again shortly.",

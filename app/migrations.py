@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from contextlib import closing
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import psycopg2
@@ -88,8 +88,10 @@ def status(dsn: str, directory: Path) -> list[str]:
     lines = []
     for migration in discover(directory):
         if migration.filename in applied:
-            at = applied[migration.filename][1].isoformat().replace("+00:00", "Z")
-            lines.append(f"applied {at} {migration.filename}")
+            # The session's time zone may be anything: show UTC, as RFC 3339 with Z.
+            at = applied[migration.filename][1].astimezone(timezone.utc)
+            stamp = at.isoformat().replace("+00:00", "Z")
+            lines.append(f"applied {stamp} {migration.filename}")
         else:
             lines.append(f"pending {migration.filename}")
     return lines

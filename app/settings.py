@@ -72,6 +72,7 @@ SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "LOG_LEVEL": ("INFO", lambda raw: _choice("debug", "info", "warning", "error")(raw).upper()),
     "LOG_FORMAT": ("json", _choice("json", "text")),
     "MIGRATIONS_DIR": (str(PROJECT_ROOT / "migrations"), _text),
+    "AUTH_ENABLED": ("true", _boolean),  # bearer tokens on /api/v1 (section 7)
 }
 
 

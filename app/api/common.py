@@ -9,8 +9,8 @@ import math
 from typing import Any
 
 from flask import request
-from marshmallow import ValidationError
-from werkzeug.exceptions import UnsupportedMediaType
+from marshmallow import Schema, ValidationError
+from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 
 from app.errors import BadRequest, Unprocessable
 from app.schemas.common import PageQuerySchema
@@ -34,7 +34,7 @@ def json_body(*media_types: str) -> dict[str, Any]:
     """Return the request's JSON object; 415, 413 and 400 as the contract says."""
     if request.mimetype not in (media_types or (JSON,)):
         raise UnsupportedMediaType(f"Send the body as {' or '.join(media_types or (JSON,))}.")
-    raw = request.get_data(cache=False)  # raises 413 past MAX_CONTENT_LENGTH
+    raw = _read_body()
     try:
         data = json.loads(
             raw.decode("utf-8"), parse_constant=_refuse_constant, parse_float=_finite_float
@@ -49,10 +49,22 @@ def json_body(*media_types: str) -> dict[str, Any]:
     return data
 
 
-def page_query() -> dict[str, Any]:
-    """Return validated `limit`, `cursor` and `name_prefix` query parameters (400 if bad)."""
+def _read_body() -> bytes:
+    """Return the whole body, or raise 413 when it is over MAX_CONTENT_LENGTH."""
+    raw = request.get_data(cache=False)  # raises 413 when Content-Length is too large
+    limit = request.max_content_length
+    if request.content_length is not None or limit is None or len(raw) < limit:
+        return raw
+    # werkzeug cuts a streamed (chunked) body at the limit without an error: look for more.
+    if request.environ["wsgi.input"].read(1):
+        raise RequestEntityTooLarge()
+    return raw
+
+
+def page_query(schema: Schema | None = None) -> dict[str, Any]:
+    """Return validated list parameters (PageQuerySchema unless `schema`); 400 if bad."""
     try:
-        return PageQuerySchema().load(request.args.to_dict(flat=True))
+        return (schema or PageQuerySchema()).load(request.args.to_dict(flat=True))
     except ValidationError as exc:
         raise BadRequest("Invalid query parameter.", exc.messages) from None  # type: ignore[arg-type]
 

@@ -32,22 +32,23 @@ SELECT {_COLUMNS} FROM applications a
 WHERE (%(after)s::text IS NULL OR a.id > %(after)s) AND a.name LIKE %(pattern)s
 ORDER BY a.id LIMIT %(limit)s
 """
-# Change the fields flagged set_*; updated_at moves only when something changes.
+# Change the fields flagged set_*; no row (and no write) when nothing would change.
 UPDATE = f"""
 UPDATE applications AS a SET
     name = CASE WHEN %(set_name)s THEN %(name)s ELSE a.name END,
     comments = CASE WHEN %(set_comments)s THEN %(comments)s ELSE a.comments END,
-    updated_at = CASE
-        WHEN (%(set_name)s AND a.name IS DISTINCT FROM %(name)s)
-          OR (%(set_comments)s AND a.comments IS DISTINCT FROM %(comments)s)
-        THEN now() ELSE a.updated_at END
+    updated_at = now()
 WHERE a.id = %(id)s
+  AND ((%(set_name)s AND a.name IS DISTINCT FROM %(name)s)
+    OR (%(set_comments)s AND a.comments IS DISTINCT FROM %(comments)s))
 RETURNING {_COLUMNS}
 """
 # Delete an application (the foreign key refuses while configurations remain).
 DELETE = "DELETE FROM applications WHERE id = %(id)s RETURNING id"
-# Delete all configurations of an application (for a cascading delete).
-DELETE_CONFIGURATIONS = "DELETE FROM configurations WHERE application_id = %(id)s"
+# Delete all configurations of an application (for a cascading delete), naming each.
+DELETE_CONFIGURATIONS = """
+DELETE FROM configurations WHERE application_id = %(id)s RETURNING id, version
+"""
 
 
 def _name_taken(name: str) -> Conflict:
@@ -87,6 +88,7 @@ class ApplicationRepository:
             return cur.fetchall()
 
     def update(self, id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
+        """Apply the changes; None when nothing would change or there is no such application."""
         params = {
             "id": id,
             "set_name": "name" in changes,
@@ -99,10 +101,13 @@ class ApplicationRepository:
         except errors.UniqueViolation:
             raise _name_taken(changes["name"]) from None
 
-    def delete(self, id: str, cascade: bool) -> bool:
+    def delete(self, id: str, cascade: bool) -> list[dict[str, Any]] | None:
+        """Delete; return the configurations deleted with it, or None if there is no such one."""
+        removed: list[dict[str, Any]] = []
         with self.conn.cursor() as cur:
             if cascade:
                 cur.execute(DELETE_CONFIGURATIONS, {"id": id})
+                removed = cur.fetchall()
             try:
                 cur.execute(DELETE, {"id": id})
             except errors.ForeignKeyViolation:
@@ -110,4 +115,4 @@ class ApplicationRepository:
                     "The application still has configurations; delete them first "
                     "or use ?cascade=true."
                 ) from None
-            return cur.fetchone() is not None
+            return removed if cur.fetchone() is not None else None

@@ -7,13 +7,22 @@ from typing import Any
 from flask import Blueprint, request
 from ulid import ULID
 
-from app.api.common import decode_cursor, json_body, like_prefix, page, page_query
+from app.api.common import (
+    JSON,
+    MERGE_PATCH,
+    decode_cursor,
+    json_body,
+    like_prefix,
+    page,
+    page_query,
+)
+from app.audit import record, recorded
 from app.db import get_conn, transaction
 from app.errors import BadRequest, NotFound
 from app.repositories.applications import ApplicationRepository
 from app.repositories.configurations import ConfigurationRepository
 from app.schemas.applications import ApplicationListSchema, ApplicationSchema
-from app.schemas.common import ULID_PATTERN
+from app.schemas.common import NAME_PATTERN, ULID_PATTERN
 from app.schemas.configurations import ConfigurationListSchema
 
 blueprint = Blueprint("applications", __name__)
@@ -32,6 +41,7 @@ def create_application():
     fields = schema.load(json_body())
     with transaction() as conn:
         row = ApplicationRepository(conn).create(str(ULID()), fields["name"], fields["comments"])
+        record(conn, "create", "application", row["id"])
     return schema.dump(row), 201, {"Location": f"{request.path}/{row['id']}"}
 
 
@@ -55,6 +65,8 @@ def get_application(application_id: str):
 @blueprint.get("/applications/by-name/<name>")
 def get_application_by_name(name: str):
     """Answer one application by name."""
+    if not NAME_PATTERN.fullmatch(name):  # no such name can exist (and NUL would reach SQL)
+        raise NotFound("No application has this id or name.")
     return schema.dump(_found(ApplicationRepository(get_conn()).get_by_name(name)))
 
 
@@ -67,12 +79,14 @@ def replace_application(application_id: str):
 @blueprint.patch("/applications/<ulid:application_id>")
 def patch_application(application_id: str):
     """Change some of an application's fields."""
-    return _update(application_id, schema.load(json_body(), partial=True))
+    return _update(application_id, schema.load(json_body(JSON, MERGE_PATCH), partial=True))
 
 
 def _update(application_id: str, changes: dict[str, Any]):
     with transaction() as conn:
-        row = ApplicationRepository(conn).update(application_id, changes)
+        repo = ApplicationRepository(conn)
+        changed = recorded(conn, "update", "application", repo.update(application_id, changes))
+        row = changed or repo.get(application_id)
     return schema.dump(_found(row))
 
 
@@ -84,8 +98,11 @@ def delete_application(application_id: str):
         raise BadRequest("Invalid query parameter.", {"cascade": ["Must be true or false."]})
     with transaction() as conn:
         deleted = ApplicationRepository(conn).delete(application_id, cascade == "true")
-    if not deleted:
-        raise NotFound("No application has this id.")
+        if deleted is None:
+            raise NotFound("No application has this id.")
+        record(conn, "delete", "application", application_id)
+        for configuration in deleted:  # a cascade: one entry per configuration too
+            record(conn, "delete", "configuration", configuration["id"], configuration["version"])
     return "", 204
 
 
