@@ -37,6 +37,8 @@ class ChangeListener:
         event = threading.Event()
         with self._lock:
             self._waiters.setdefault(configuration_id, set()).add(event)
+        if self.stopping:  # shutting down (checked after joining, so no stop() is missed)
+            event.set()
         try:
             yield event
         finally:
@@ -52,10 +54,16 @@ class ChangeListener:
         with self._lock:
             return sum(len(events) for events in self._waiters.values())
 
-    def stop(self) -> None:
-        """Stop listening (at shutdown)."""
+    @property
+    def stopping(self) -> bool:
+        """Tell whether the listener is shutting down (waits should end now)."""
+        return self._stopping.is_set()
+
+    def stop(self, timeout: float = 2) -> None:
+        """Stop listening and wake every waiter, so long polls end now (at shutdown)."""
         self._stopping.set()
-        self._thread.join(timeout=2)
+        self._wake(None)
+        self._thread.join(timeout=timeout)
 
     def _wake(self, configuration_id: str | None) -> None:
         with self._lock:
@@ -102,7 +110,7 @@ _listener_lock = threading.Lock()
 
 def get_listener(app: Flask | None = None) -> ChangeListener:
     """Return this process's listener, starting it on first use (after gunicorn forks)."""
-    from app.db import connection_kwargs
+    from app.db import connection_kwargs, direct_url
 
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]
     listener = app.extensions.get("change_listener")
@@ -111,12 +119,19 @@ def get_listener(app: Flask | None = None) -> ChangeListener:
             listener = app.extensions.get("change_listener")
             if listener is None or listener.pid != os.getpid():
                 kwargs = connection_kwargs(app.config)
-                kwargs["dsn"] = app.config["DATABASE_LISTEN_URL"] or app.config["DATABASE_URL"]
+                kwargs["dsn"] = direct_url(app.config)  # LISTEN needs a session: never PgBouncer
                 kwargs.pop("cursor_factory")
                 kwargs["application_name"] = "config-service-listener"
                 listener = ChangeListener(kwargs, app.logger)
                 app.extensions["change_listener"] = listener
     return listener
+
+
+def end_waits(app: Flask) -> None:
+    """Answer every long poll of this process now (on SIGTERM, ahead of the graceful timeout)."""
+    listener = app.extensions.get("change_listener")
+    if listener is not None and listener.pid == os.getpid():
+        listener.stop(timeout=0)
 
 
 def stop_listener(app: Flask) -> None:

@@ -14,7 +14,10 @@ from app.errors import NotFound, PreconditionFailed
 from app.notifications import get_listener
 
 WAIT_MIN, WAIT_MAX = 1, 60
-_WAIT = re.compile(r"^\s*wait\s*=\s*\"?(\d{1,9})\"?\s*$", re.IGNORECASE)
+_WAIT = re.compile(r"^\s*wait\s*=\s*\"?(\d+)\"?\s*$", re.IGNORECASE)
+# If-Match per RFC 9110: `*`, or a comma-separated list of quoted entity tags.
+_ENTITY_TAG = r'(?:W/)?"[\x21\x23-\x7e\x80-\xff]*"'
+_IF_MATCH = re.compile(rf"\s*(?:\*|(?:{_ENTITY_TAG})?(?:\s*,(?:\s*{_ENTITY_TAG})?)*)\s*")
 
 Lookup = Callable[[], "dict[str, Any] | None"]
 
@@ -31,7 +34,11 @@ def client_is_current(version: int) -> bool:
 
 def check_if_match(version: int) -> None:
     """Refuse with 412 unless If-Match is absent, `*`, or strongly names this version."""
-    if "If-Match" in request.headers and not request.if_match.contains(str(version)):
+    header = request.headers.get("If-Match")
+    if header is None:
+        return
+    # Werkzeug reads an unquoted `3` as the tag "3"; a malformed field names no tag.
+    if not _IF_MATCH.fullmatch(header) or not request.if_match.contains(str(version)):
         raise PreconditionFailed(f"If-Match does not match the current version, {version}.")
 
 
@@ -40,8 +47,10 @@ def prefer_wait() -> int | None:
     for header in request.headers.getlist("Prefer"):
         for preference in header.split(","):
             match = _WAIT.match(preference.split(";", 1)[0])
-            if match:
-                return min(max(int(match.group(1)), WAIT_MIN), WAIT_MAX)
+            if match:  # a huge number is still a long wait; int() refuses 4300+ digits
+                digits = match.group(1).lstrip("0") or "0"
+                seconds = int(digits) if len(digits) <= 9 else WAIT_MAX
+                return min(max(seconds, WAIT_MIN), WAIT_MAX)
     return None
 
 
@@ -57,13 +66,14 @@ def watch(row: dict[str, Any], lookup: Lookup) -> tuple[dict[str, Any], dict[str
         return row, {}
     deadline = time.monotonic() + wait
     release_conn()
-    with get_listener().subscribe(row["id"]) as changed:
+    listener = get_listener()
+    with listener.subscribe(row["id"]) as changed:
         row = _still_there(lookup())  # a change made before we subscribed
         release_conn()
         while client_is_current(row["version"]):
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or not changed.wait(remaining):
-                break
+            if remaining <= 0 or not changed.wait(remaining) or listener.stopping:
+                break  # at shutdown: answer now; the next poll (elsewhere) sees any change
             changed.clear()
             row = _still_there(lookup())
             release_conn()

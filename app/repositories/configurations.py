@@ -10,13 +10,14 @@ from psycopg2.extras import Json
 from app.errors import Conflict, Unprocessable
 
 _COLUMNS = """
-    c.id, c.application_id, c.name, c.comments, c.config, c.version, c.created_at, c.updated_at
+    c.id, c.application_id, c.name, c.comments, c.config, c.schema, c.version, c.created_at,
+    c.updated_at
 """
 
 # Create a configuration at version 1.
 INSERT = f"""
-INSERT INTO configurations AS c (id, application_id, name, comments, config)
-VALUES (%(id)s, %(application_id)s, %(name)s, %(comments)s, %(config)s)
+INSERT INTO configurations AS c (id, application_id, name, comments, config, schema)
+VALUES (%(id)s, %(application_id)s, %(name)s, %(comments)s, %(config)s, %(schema)s)
 RETURNING {_COLUMNS}
 """
 # One configuration by id.
@@ -38,10 +39,10 @@ ORDER BY c.id LIMIT %(limit)s
 # Write new field values as the next version; no row when nothing would change.
 UPDATE = f"""
 UPDATE configurations AS c SET name = %(name)s, comments = %(comments)s, config = %(config)s,
-    version = c.version + 1, updated_at = now()
+    schema = %(schema)s, version = c.version + 1, updated_at = now()
 WHERE c.id = %(id)s
-  AND (c.name, c.comments, c.config)
-      IS DISTINCT FROM (%(name)s::text, %(comments)s::text, %(config)s::jsonb)
+  AND (c.name, c.comments, c.config, c.schema)
+      IS DISTINCT FROM (%(name)s::text, %(comments)s::text, %(config)s::jsonb, %(schema)s::jsonb)
 RETURNING {_COLUMNS}
 """
 # Delete a configuration.
@@ -60,7 +61,7 @@ class ConfigurationRepository:
             return cur.fetchone()
 
     def create(self, id: str, fields: dict[str, Any]) -> dict[str, Any]:
-        params = {**fields, "id": id, "config": Json(fields["config"])}
+        params = {**fields, "id": id, **_json_params(fields)}
         try:
             return self._one(INSERT, params)  # type: ignore[return-value]
         except errors.UniqueViolation:
@@ -88,7 +89,7 @@ class ConfigurationRepository:
 
     def update(self, id: str, fields: dict[str, Any]) -> dict[str, Any] | None:
         """Write the next version; None when the fields equal the current ones."""
-        params = {**fields, "id": id, "config": Json(fields["config"])}
+        params = {**fields, "id": id, **_json_params(fields)}
         try:
             return self._one(UPDATE, params)
         except errors.UniqueViolation:
@@ -96,6 +97,12 @@ class ConfigurationRepository:
 
     def delete(self, id: str) -> bool:
         return self._one(DELETE, {"id": id}) is not None
+
+
+def _json_params(fields: dict[str, Any]) -> dict[str, Any]:
+    """Adapt config and schema to jsonb; no schema is SQL NULL, never JSON null."""
+    schema = fields.get("schema")
+    return {"config": Json(fields["config"]), "schema": None if schema is None else Json(schema)}
 
 
 def _name_taken(name: str) -> Conflict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-_COLUMNS = "v.version, v.name, v.comments, v.config, v.created_at"
+_COLUMNS = "v.version, v.name, v.comments, v.config, v.schema, v.created_at"
 
 # One version of a configuration.
 SELECT_ONE = f"""

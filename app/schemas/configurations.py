@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, fields
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validates_schema
 
 from app.schemas.common import Comments, Name, Timestamp, UlidString, check_json_document
+from app.validation import check_config, check_schema
 
 
 def Config(**kwargs):  # noqa: N802 - reads like a field class
     """Return the field for a configuration's JSON object."""
     return fields.Dict(validate=check_json_document, **kwargs)
+
+
+class JsonSchema(fields.Raw):
+    """A JSON Schema (draft 2020-12): an object, a boolean, or null for none."""
+
+    def __init__(self, **kwargs: Any):
+        description = "A JSON Schema (draft 2020-12, object or boolean) the config must satisfy."
+        metadata = {"description": description, **kwargs.pop("metadata", {})}
+        super().__init__(allow_none=True, validate=check_schema, metadata=metadata, **kwargs)
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, (dict, bool)):
+            raise ValidationError("Must be a JSON Schema: an object or a boolean.")
+        return value
 
 
 class ConfigurationSchema(Schema):
@@ -24,9 +41,14 @@ class ConfigurationSchema(Schema):
     name = Name(required=True)
     comments = Comments(load_default=None)
     config = Config(required=True)
+    schema = JsonSchema(load_default=None)
     version = fields.Integer(dump_only=True)
     created_at = Timestamp(dump_only=True)
     updated_at = Timestamp(dump_only=True)
+
+    @validates_schema
+    def _config_satisfies_schema(self, data: dict[str, Any], **kwargs: Any) -> None:
+        check_config(data["config"], data.get("schema"))
 
 
 class ConfigurationReplaceSchema(ConfigurationSchema):
@@ -36,7 +58,7 @@ class ConfigurationReplaceSchema(ConfigurationSchema):
 
 
 class ConfigurationPatchSchema(Schema):
-    """A PATCH body: any of name, comments, config (a JSON Merge Patch)."""
+    """A PATCH body: any of name, comments, config (a JSON Merge Patch), schema (replaced)."""
 
     class Meta:
         unknown = RAISE
@@ -44,6 +66,7 @@ class ConfigurationPatchSchema(Schema):
     name = Name()
     comments = Comments()
     config = Config()
+    schema = JsonSchema()
 
 
 class ConfigurationListSchema(Schema):

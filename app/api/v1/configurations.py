@@ -10,16 +10,18 @@ from ulid import ULID
 
 from app.api.common import JSON, MERGE_PATCH, json_body
 from app.api.conditional import check_if_match, client_is_current, etag_headers, watch
+from app.audit import record, recorded
 from app.db import get_conn, transaction
 from app.errors import NotFound, Unprocessable
 from app.jsonmerge import merge_patch
 from app.repositories.configurations import ConfigurationRepository
-from app.schemas.common import check_json_document
+from app.schemas.common import NAME_PATTERN, check_json_document
 from app.schemas.configurations import (
     ConfigurationPatchSchema,
     ConfigurationReplaceSchema,
     ConfigurationSchema,
 )
+from app.validation import check_config
 
 blueprint = Blueprint("configurations", __name__)
 schema = ConfigurationSchema()
@@ -53,6 +55,7 @@ def create_configuration():
     fields = schema.load(json_body())
     with transaction() as conn:
         row = ConfigurationRepository(conn).create(str(ULID()), fields)
+        record(conn, "create", "configuration", row["id"], row["version"])
     return answer(row, 201, {"Location": f"{request.path}/{row['id']}"})
 
 
@@ -70,6 +73,8 @@ def get_configuration(configuration_id: str):
 @blueprint.get("/applications/by-name/<application_name>/configurations/<name>")
 def get_configuration_by_name(application_name: str, name: str):
     """Answer one configuration by application and configuration name (the hot path)."""
+    if not (NAME_PATTERN.fullmatch(application_name) and NAME_PATTERN.fullmatch(name)):
+        raise NotFound("No configuration has this id or name.")  # and NUL never reaches SQL
 
     def lookup():
         return ConfigurationRepository(get_conn()).get_by_names(application_name, name)
@@ -80,7 +85,7 @@ def get_configuration_by_name(application_name: str, name: str):
 
 @blueprint.put("/configurations/<ulid:configuration_id>")
 def replace_configuration(configuration_id: str):
-    """Replace a configuration's name, comments and config."""
+    """Replace a configuration's name, comments, config and schema."""
     fields = ConfigurationReplaceSchema().load(json_body())
     application_id = fields.pop("application_id")
     with transaction() as conn:
@@ -91,7 +96,8 @@ def replace_configuration(configuration_id: str):
                 "Request body failed validation.",
                 {"application_id": ["A configuration cannot move to another application."]},
             )
-        row = repo.update(configuration_id, fields) or current
+        row = recorded(conn, "update", "configuration", repo.update(configuration_id, fields))
+        row = row or current
     return answer(row)
 
 
@@ -102,12 +108,14 @@ def patch_configuration(configuration_id: str):
     with transaction() as conn:
         repo = ConfigurationRepository(conn)
         current = locked(repo, configuration_id)
-        fields = {key: current[key] for key in ("name", "comments", "config")}
+        fields = {key: current[key] for key in ("name", "comments", "config", "schema")}
         fields.update(changes)
         if "config" in changes:
             fields["config"] = merge_patch(current["config"], changes["config"])
             _validate_merged(fields["config"])
-        row = repo.update(configuration_id, fields) or current
+        check_config(fields["config"], fields["schema"])  # a new schema checks the current config
+        row = recorded(conn, "update", "configuration", repo.update(configuration_id, fields))
+        row = row or current
     return answer(row)
 
 
@@ -123,6 +131,7 @@ def delete_configuration(configuration_id: str):
     """Delete a configuration and its history."""
     with transaction() as conn:
         repo = ConfigurationRepository(conn)
-        locked(repo, configuration_id)
+        current = locked(repo, configuration_id)
         repo.delete(configuration_id)
+        record(conn, "delete", "configuration", configuration_id, current["version"])
     return "", 204
