@@ -5,6 +5,7 @@
 #   make test         run the test suite (ARGS="-k name -x" passes options to pytest)
 #   make lint         ruff check + ruff format --check
 #   make tox          the suite on Python 3.10-3.13, in parallel
+#   make bench        the benchmark: seed, serve, wrk, table + docs/benchmarks.{md,png} (ARGS="--size 1000000")
 #   make devdb-stop   stop the embedded development PostgreSQL
 #   make clean        remove .venv, .tox and caches (keeps .devdb data)
 #   make distclean    clean + stop and delete the embedded PostgreSQL data (.devdb)
@@ -16,9 +17,10 @@ TOX_PARALLEL ?= auto
 
 VENV_PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.installed-bench
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint tox devdb-stop clean distclean
+.PHONY: help venv run test lint tox bench devdb-stop clean distclean
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -60,6 +62,16 @@ lint: $(STAMP)
 # ARGS go to tox here: ARGS="-e py312 -- -k name"
 tox: $(STAMP)
 	$(VENV)/bin/tox -p $(TOX_PARALLEL) $(ARGS)
+
+# The benchmark's extra packages (matplotlib, py-spy) stay out of the test install.
+$(BENCH_STAMP): requirements-bench.txt $(STAMP)
+	$(VENV_PY) -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
+	@touch $@
+
+# Not part of `make test`: a few minutes of load on a database of its own (BENCH_DATABASE_URL,
+# else TEST_DATABASE_URL, else the embedded PostgreSQL). Options: make bench ARGS="--help".
+bench: $(STAMP) $(BENCH_STAMP)
+	$(VENV_PY) -m tests.benchmarks.bench $(ARGS)
 
 # The server's binaries live in .venv, so stop it before .venv goes away.
 devdb-stop:

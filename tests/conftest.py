@@ -15,6 +15,7 @@ from psycopg2.extras import RealDictCursor
 
 from app import create_app, migrations
 from app.settings import PROJECT_ROOT
+from tests.pgbouncer import PgBouncer, routing_through, running_pgbouncer, through_pgbouncer
 
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
 
@@ -80,10 +81,33 @@ def database_url(databases: Databases) -> str:
     return dsn
 
 
+@pytest.fixture(scope="session", autouse=True)
+def pgbouncer() -> Iterator[PgBouncer | None]:
+    """With TEST_PGBOUNCER=1, PgBouncer (transaction pooling) in front of the test server."""
+    if os.environ.get("TEST_PGBOUNCER", "0") in ("", "0"):
+        yield None
+        return
+    with running_pgbouncer(server_dsn()) as bouncer, routing_through(bouncer):
+        yield bouncer
+
+
+@pytest.fixture(scope="session")
+def service_url(database_url: str, pgbouncer: PgBouncer | None) -> str:
+    """The session database as the service reaches it: through PgBouncer when one runs."""
+    return through_pgbouncer(database_url)
+
+
 @pytest.fixture
-def app_settings(database_url: str) -> dict[str, Any]:
+def app_settings(database_url: str, service_url: str) -> dict[str, Any]:
     """Settings for the test app; a test may change them before asking for `app`."""
-    return {"DATABASE_URL": database_url, "TESTING": True, "DB_POOL_TIMEOUT": 2}
+    return {
+        "DATABASE_URL": service_url,
+        # behind PgBouncer, LISTEN and `flask migrate` go direct
+        "DATABASE_LISTEN_URL": database_url if service_url != database_url else "",
+        "TESTING": True,
+        "DB_POOL_TIMEOUT": 2,
+        "AUTH_ENABLED": False,  # tests/test_auth.py and friends turn it on
+    }
 
 
 @pytest.fixture

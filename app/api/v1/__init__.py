@@ -9,8 +9,9 @@ PREFIX = "/api/v1"
 
 def register_blueprints(app: Flask) -> None:
     """Register every /api/v1 blueprint (the one place that lists them)."""
-    from app.api.v1 import applications, configurations, versions
+    from app.api.v1 import applications, audit, configurations, versions
 
     app.register_blueprint(applications.blueprint, url_prefix=PREFIX)
     app.register_blueprint(configurations.blueprint, url_prefix=PREFIX)
     app.register_blueprint(versions.blueprint, url_prefix=PREFIX)
+    app.register_blueprint(audit.blueprint, url_prefix=PREFIX)

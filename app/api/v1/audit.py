@@ -1,0 +1,24 @@
+"""Routes of /api/v1/audit: the log of every write (admin only, see app/auth.py)."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+from app.api.common import decode_cursor, page, page_query
+from app.db import get_conn
+from app.repositories.audit import AuditRepository
+from app.schemas.audit import AuditListSchema, AuditQuerySchema
+from app.schemas.common import ULID_PATTERN
+
+blueprint = Blueprint("audit", __name__)
+FILTERS = ("resource_id", "actor", "action")
+
+
+@blueprint.get("/audit")
+def list_audit():
+    """List audit entries newest first, filtered by resource, actor or action, a page at a time."""
+    query = page_query(AuditQuerySchema())
+    before = decode_cursor(query["cursor"], ULID_PATTERN.fullmatch)
+    filters = {name: query[name] for name in FILTERS}
+    rows = AuditRepository(get_conn()).page(query["limit"], before, filters)
+    return AuditListSchema().dump(page(rows, query["limit"]))

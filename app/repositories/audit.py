@@ -1,0 +1,59 @@
+"""SQL for the audit log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_COLUMNS = "l.id, l.at, l.actor, l.action, l.resource_type, l.resource_id, l.version, l.request_id"
+
+# Record one write (the caller's transaction holds the write itself).
+INSERT = """
+INSERT INTO audit_log (id, actor, action, resource_type, resource_id, version, request_id)
+VALUES (%(id)s, %(actor)s, %(action)s, %(resource_type)s, %(resource_id)s, %(version)s,
+        %(request_id)s)
+"""
+# A page of entries, newest first, older than a key, each filter applied when given.
+SELECT_PAGE = f"""
+SELECT {_COLUMNS} FROM audit_log l
+WHERE (%(before)s::text IS NULL OR l.id < %(before)s)
+  AND (%(resource_id)s::text IS NULL OR l.resource_id = %(resource_id)s)
+  AND (%(actor)s::text IS NULL OR l.actor = %(actor)s)
+  AND (%(action)s::text IS NULL OR l.action = %(action)s)
+ORDER BY l.id DESC LIMIT %(limit)s
+"""
+
+
+class AuditRepository:
+    """Writes and reads audit entries on one connection."""
+
+    def __init__(self, conn: Any):
+        self.conn = conn
+
+    def record(
+        self,
+        id: str,
+        actor: str,
+        action: str,
+        resource_type: str,
+        resource_id: str,
+        version: int | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        params = {
+            "id": id,
+            "actor": actor,
+            "action": action,
+            "resource_type": resource_type,
+            "resource_id": resource_id,
+            "version": version,
+            "request_id": request_id,
+        }
+        with self.conn.cursor() as cur:
+            cur.execute(INSERT, params)
+
+    def page(self, limit: int, before: str | None, filters: dict[str, Any]) -> list[dict[str, Any]]:
+        """Return up to limit+1 rows, newest first, so the caller knows if more follow."""
+        params = {"resource_id": None, "actor": None, "action": None, **filters}
+        with self.conn.cursor() as cur:
+            cur.execute(SELECT_PAGE, {**params, "before": before, "limit": limit + 1})
+            return cur.fetchall()
