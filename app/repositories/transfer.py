@@ -1,0 +1,48 @@
+"""SQL for `flask export` and `flask import`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from psycopg2.extras import RealDictCursor
+
+# Every application with each of its configurations (one row with NULLs when it has none),
+# in name order; config and schema as jsonb text, which the export copies as it is.
+SELECT_EVERYTHING = """
+SELECT a.name AS application_name, a.comments AS application_comments,
+       c.name, c.comments, c.config::text AS config, c.schema::text AS schema
+FROM applications a LEFT JOIN configurations c ON c.application_id = a.id
+ORDER BY a.name, c.name
+"""
+# One application's id and comments by name (without its configuration ids).
+SELECT_APPLICATION = "SELECT a.id, a.comments FROM applications a WHERE a.name = %(name)s"
+# The ids of an application's configurations, with their names.
+SELECT_CONFIGURATION_IDS = """
+SELECT c.name, c.id FROM configurations c WHERE c.application_id = %(application_id)s
+"""
+
+
+class TransferRepository:
+    """Reads for export and import on one connection (writes go through the others)."""
+
+    def __init__(self, conn: Any):
+        self.conn = conn
+
+    def everything(self, itersize: int = 2000) -> Iterator[dict[str, Any]]:
+        """Yield every row of SELECT_EVERYTHING through a server-side cursor (in a transaction)."""
+        with self.conn.cursor(name="export", cursor_factory=RealDictCursor) as cur:
+            cur.itersize = itersize
+            cur.execute(SELECT_EVERYTHING)
+            yield from cur
+
+    def application(self, name: str) -> dict[str, Any] | None:
+        with self.conn.cursor() as cur:
+            cur.execute(SELECT_APPLICATION, {"name": name})
+            return cur.fetchone()
+
+    def configuration_ids(self, application_id: str) -> dict[str, str]:
+        """Map each of the application's configuration names to its id."""
+        with self.conn.cursor() as cur:
+            cur.execute(SELECT_CONFIGURATION_IDS, {"application_id": application_id})
+            return {row["name"]: row["id"] for row in cur.fetchall()}
