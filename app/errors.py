@@ -74,9 +74,7 @@ def problem(
         body["detail"] = detail
     if errors:
         body["errors"] = errors
-    response = current_app.response_class(
-        json.dumps(body), status=status, mimetype=PROBLEM_JSON
-    )
+    response = current_app.response_class(json.dumps(body), status=status, mimetype=PROBLEM_JSON)
     response.headers.update(headers or {})
     return response
 
