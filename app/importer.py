@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import math
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -11,6 +9,7 @@ from typing import Any
 from marshmallow import ValidationError
 from ulid import ULID
 
+from app import jsonload
 from app.audit import record
 from app.jsondiff import pointer
 from app.repositories.applications import ApplicationRepository
@@ -27,22 +26,11 @@ class InvalidFile(Exception):
         self.problems = problems
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _finite_float(text: str) -> float:
-    number = float(text)
-    if math.isinf(number):
-        raise ValueError(f"number {text[:40]} is out of range")
-    return number
-
-
 def parse(raw: bytes) -> Any:
     """Return the JSON document in `raw`, with the API's rules (no NaN, no infinite numbers)."""
     try:
         text = raw.decode("utf-8-sig")
-        return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+        return jsonload.loads(text)
     except UnicodeDecodeError as exc:
         raise InvalidFile([f"not UTF-8 text (byte {exc.start})"]) from None
     except RecursionError:

@@ -4,30 +4,18 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
-import math
 from typing import Any
 
 from flask import request
 from marshmallow import Schema, ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 
+from app import jsonload
 from app.errors import BadRequest, Unprocessable
 from app.schemas.common import PageQuerySchema
 
 JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _finite_float(text: str) -> float:
-    number = float(text)
-    if math.isinf(number):
-        raise ValueError(f"number {text[:40]} is out of range")
-    return number
 
 
 def json_body(*media_types: str) -> dict[str, Any]:
@@ -36,9 +24,7 @@ def json_body(*media_types: str) -> dict[str, Any]:
         raise UnsupportedMediaType(f"Send the body as {' or '.join(media_types or (JSON,))}.")
     raw = _read_body()
     try:
-        data = json.loads(
-            raw.decode("utf-8"), parse_constant=_refuse_constant, parse_float=_finite_float
-        )
+        data = jsonload.loads(raw.decode("utf-8"))
     except (ValueError, RecursionError) as exc:
         reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:200]
         raise BadRequest(f"Request body is not valid JSON: {reason}.") from None

@@ -7,6 +7,7 @@ from typing import Any
 from psycopg2 import errors
 
 from app.errors import Conflict
+from app.repositories import Repository
 
 # Columns of an application as answered, configuration ids included.
 _COLUMNS = """
@@ -55,16 +56,8 @@ def _name_taken(name: str) -> Conflict:
     return Conflict(f"An application named {name!r} already exists.")
 
 
-class ApplicationRepository:
+class ApplicationRepository(Repository):
     """Reads and writes applications on one connection."""
-
-    def __init__(self, conn: Any):
-        self.conn = conn
-
-    def _one(self, sql: str, params: dict[str, Any]) -> dict[str, Any] | None:
-        with self.conn.cursor() as cur:
-            cur.execute(sql, params)
-            return cur.fetchone()
 
     def create(self, id: str, name: str, comments: str | None) -> dict[str, Any]:
         try:

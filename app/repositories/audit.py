@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.repositories import Repository
+
 _COLUMNS = "l.id, l.at, l.actor, l.action, l.resource_type, l.resource_id, l.version, l.request_id"
 
 # Record one write (the caller's transaction holds the write itself).
@@ -23,11 +25,8 @@ ORDER BY l.id DESC LIMIT %(limit)s
 """
 
 
-class AuditRepository:
+class AuditRepository(Repository):
     """Writes and reads audit entries on one connection."""
-
-    def __init__(self, conn: Any):
-        self.conn = conn
 
     def record(
         self,

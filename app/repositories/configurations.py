@@ -8,6 +8,7 @@ from psycopg2 import errors
 from psycopg2.extras import Json
 
 from app.errors import Conflict, Unprocessable
+from app.repositories import Repository
 
 _COLUMNS = """
     c.id, c.application_id, c.name, c.comments, c.config, c.schema, c.version, c.created_at,
@@ -49,16 +50,8 @@ RETURNING {_COLUMNS}
 DELETE = "DELETE FROM configurations WHERE id = %(id)s RETURNING id"
 
 
-class ConfigurationRepository:
+class ConfigurationRepository(Repository):
     """Reads and writes configurations on one connection."""
-
-    def __init__(self, conn: Any):
-        self.conn = conn
-
-    def _one(self, sql: str, params: dict[str, Any]) -> dict[str, Any] | None:
-        with self.conn.cursor() as cur:
-            cur.execute(sql, params)
-            return cur.fetchone()
 
     def create(self, id: str, fields: dict[str, Any]) -> dict[str, Any]:
         params = {**fields, "id": id, **_json_params(fields)}

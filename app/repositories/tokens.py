@@ -6,6 +6,8 @@ from typing import Any
 
 from psycopg2 import errors
 
+from app.repositories import Repository
+
 _COLUMNS = "t.name, t.role, t.created_at, t.last_used_at, t.revoked_at"
 
 # Create a token from its name, role and secret's hash; None when the name is taken.
@@ -37,16 +39,8 @@ WHERE name = %(name)s AND (last_used_at IS NULL OR last_used_at < now() - interv
 """
 
 
-class TokenRepository:
+class TokenRepository(Repository):
     """Reads and writes API tokens on one connection."""
-
-    def __init__(self, conn: Any):
-        self.conn = conn
-
-    def _one(self, sql: str, params: dict[str, Any]) -> dict[str, Any] | None:
-        with self.conn.cursor() as cur:
-            cur.execute(sql, params)
-            return cur.fetchone()
 
     def create(self, name: str, role: str, secret_sha256: bytes) -> dict[str, Any] | None:
         params = {"name": name, "role": role, "secret_sha256": secret_sha256}

@@ -7,6 +7,8 @@ from typing import Any
 
 from psycopg2.extras import RealDictCursor
 
+from app.repositories import Repository
+
 # Every application with each of its configurations (one row with NULLs when it has none),
 # in name order; config and schema as jsonb text, which the export copies as it is.
 SELECT_EVERYTHING = """
@@ -23,11 +25,8 @@ SELECT c.name, c.id FROM configurations c WHERE c.application_id = %(application
 """
 
 
-class TransferRepository:
+class TransferRepository(Repository):
     """Reads for export and import on one connection (writes go through the others)."""
-
-    def __init__(self, conn: Any):
-        self.conn = conn
 
     def everything(self, itersize: int = 2000) -> Iterator[dict[str, Any]]:
         """Yield every row of SELECT_EVERYTHING through a server-side cursor (in a transaction)."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.repositories import Repository
+
 _COLUMNS = "v.version, v.name, v.comments, v.config, v.schema, v.created_at"
 
 # One version of a configuration.
@@ -20,11 +22,8 @@ ORDER BY v.version DESC LIMIT %(limit)s
 """
 
 
-class VersionRepository:
+class VersionRepository(Repository):
     """Reads configuration versions on one connection (the trigger writes them)."""
-
-    def __init__(self, conn: Any):
-        self.conn = conn
 
     def get(self, configuration_id: str, version: int) -> dict[str, Any] | None:
         with self.conn.cursor() as cur:
