@@ -153,6 +153,17 @@ def _empty_tables(request: pytest.FixtureRequest) -> Iterator[None]:
 # Helpers the API tests share.
 
 
+def assert_problem(response: Any, status: int) -> dict[str, Any]:
+    """Check an RFC 9457 answer with this status and return its body."""
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/problem+json"
+    body = response.get_json()
+    assert body["status"] == status
+    assert body["type"] == "about:blank"
+    assert body["title"]
+    return body
+
+
 def create_application(client: Any, name: str = "billing", **extra: Any) -> dict[str, Any]:
     """Create an application through the API and return its representation."""
     response = client.post("/api/v1/applications", json={"name": name, **extra})

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import create_application, create_configuration
+from tests.conftest import assert_problem, create_application, create_configuration
 
 API = "/api/v1/applications"
 UNKNOWN_ID = "01ARZ3NDEKTSV4RRFFQ69G5FAV"  # a valid ULID no test creates
@@ -23,17 +23,6 @@ MALFORMED_IDS = [
     "81ARZ3NDEKTSV4RRFFQ69G5FAV",  # past the largest ULID
     "01ARZ3NDEKTSV4RRFFQ69G5FAU",  # U is not Crockford base32
 ]
-
-
-def assert_problem(response: Any, status: int) -> dict[str, Any]:
-    """Check an RFC 9457 answer with this status and return its body."""
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == "application/problem+json"
-    body = response.get_json()
-    assert body["status"] == status
-    assert body["type"] == "about:blank"
-    assert body["title"]
-    return body
 
 
 def app_rows(db: Any) -> list[dict[str, Any]]:

@@ -9,21 +9,12 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import create_application, create_configuration
+from tests.conftest import assert_problem, create_application, create_configuration
 
 API = "/api/v1/configurations"
 UNKNOWN_ID = "01ARZ3NDEKTSV4RRFFQ69G5FAV"  # a valid ULID no test creates
 ITEM_FIELDS = ["version", "name", "comments", "config", "schema", "created_at"]
 TIMESTAMP_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
-
-
-def assert_problem(response: Any, status: int) -> dict[str, Any]:
-    """Check an RFC 9457 answer with this status and return its body."""
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == "application/problem+json"
-    body = response.get_json()
-    assert body["status"] == status
-    return body
 
 
 def assert_configuration(response: Any, version: int) -> dict[str, Any]:

@@ -1,0 +1,152 @@
+"""The cases: what each one sends, the answer it must get, and how it is run."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg2
+
+from app.api.common import encode_cursor
+from tests.benchmarks import servers, watchers
+from tests.benchmarks.load import Load, Result, drive
+from tests.benchmarks.seed import Seeded
+from tests.servers import Gunicorn
+
+ORDER = ("naive", "get_id", "get_name", "revalidate", "list_first", "list_deep", "put", "watch")
+LIMIT = 50  # list page size (the contract's default)
+# Current version of each configuration a PUT connection owns (the ETag it starts from).
+SELECT_VERSIONS = "SELECT id, name, version FROM configurations WHERE id = ANY(%(ids)s) ORDER BY id"
+
+
+@dataclass
+class Context:
+    args: argparse.Namespace
+    wrk: str | None
+    app: Gunicorn
+    ceiling: Gunicorn
+    seeded: Seeded
+    files: dict[str, Path]
+    folder: Path
+    auth: dict[str, str] = field(default_factory=dict)
+
+    def label(self, case: str) -> str:
+        depth = f"{self.seeded.depth:,}"
+        watchers = f"{self.args.watchers:,}"
+        return {
+            "ceiling": "ceiling: empty Flask endpoint", "get_id": "GET by id",
+            "naive": "reference: naive Flask + psycopg2 GET by id",
+            "get_name": "GET by name", "revalidate": "GET by name, If-None-Match (304)",
+            "list_first": "list page, depth 0", "list_deep": f"list page, depth {depth}",
+            "put": "PUT with If-Match", "watch": f"GET by name, {watchers} watchers parked",
+            "soak": f"soak: GET by name for {self.args.soak:g} s",
+        }[case]  # fmt: skip
+
+
+def write_targets(seeded: Seeded, folder: Path) -> dict[str, Path]:
+    """Write the files read.lua picks paths from: by id and by name (a random sample)."""
+    reads = seeded.reads
+    files = {
+        "by_id": [f"/api/v1/configurations/{row[1]}" for row in reads],
+        "naive": [f"/naive/{row[1]}" for row in reads],
+        "by_name": [f"/api/v1/applications/by-name/{r[2]}/configurations/{r[3]}" for r in reads],
+    }
+    paths = {}
+    for name, lines in files.items():
+        paths[name] = folder / f"{name}.txt"
+        paths[name].write_text("\n".join(lines) + "\n")
+    return paths
+
+
+def _file(ctx: Context, name: str, lines: list[str]) -> Path:
+    path = ctx.folder / f"{name}.txt"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def read_load(ctx: Context, case: str) -> tuple[Load, int]:
+    """Return the load of a read case and the status its answers must have."""
+    c, t = ctx.args.connections, ctx.args.threads
+    listing = f"/api/v1/applications/{ctx.seeded.big_app_id}/configurations?limit={LIMIT}"
+    cursor = encode_cursor(ctx.seeded.deep_cursor_id)
+    sources = {
+        "ceiling": (_file(ctx, "ceiling", ["/ceiling"]), {}, 200),
+        "naive": (ctx.files["naive"], {}, 200),
+        "get_id": (ctx.files["by_id"], ctx.auth, 200),
+        "get_name": (ctx.files["by_name"], ctx.auth, 200),
+        "revalidate": (ctx.files["by_name"], {**ctx.auth, "If-None-Match": '"1"'}, 304),
+        "list_first": (_file(ctx, "list_first", [listing]), ctx.auth, 200),
+        "list_deep": (_file(ctx, "list_deep", [f"{listing}&cursor={cursor}"]), ctx.auth, 200),
+        "watch": (ctx.files["by_name"], ctx.auth, 200),
+    }
+    targets, headers, status = sources[case]
+    return Load("read", targets, headers, c, t), status
+
+
+def put_load(ctx: Context) -> Load:
+    """Return the PUT load: one connection (and wrk thread) per owned configuration."""
+    owned = [row[1] for row in ctx.seeded.reserved[1:]][: ctx.args.connections]
+    with closing(psycopg2.connect(ctx.seeded.dsn)) as conn, conn.cursor() as cur:
+        cur.execute(SELECT_VERSIONS, {"ids": owned})
+        lines = [f"{id} {name} {version}" for id, name, version in cur.fetchall()]
+    headers = {**ctx.auth}
+    return Load("put", _file(ctx, "put", lines), headers, len(lines), len(lines))
+
+
+def versions_written(ctx: Context) -> int:
+    """Return how many versions the PUT case's configurations gained (their history rows)."""
+    owned = [row[1] for row in ctx.seeded.reserved[1:]]
+    with closing(psycopg2.connect(ctx.seeded.dsn)) as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT count(*) FROM configuration_versions WHERE configuration_id = ANY(%(ids)s)"
+            " AND version > 1", {"ids": owned},
+        )  # fmt: skip
+        return cur.fetchone()[0]
+
+
+def check(server: Gunicorn, load: Load, status: int) -> None:
+    """Send one request of the case first: a wrong status would make every figure meaningless."""
+    path = load.targets.read_text().splitlines()[0]
+    got, _, body = servers.request(server, "GET", path, load.headers)
+    if got != status:
+        raise RuntimeError(f"GET {path} answered {got}, not {status}: {body[:300]!r}")
+
+
+def run(ctx: Context, case: str) -> Result:
+    """Warm up, then measure one case for the configured duration."""
+    args, dsn = ctx.args, ctx.seeded.dsn
+    server = ctx.ceiling if case in ("ceiling", "naive") else ctx.app
+    if case == "watch":
+        return _watch(ctx)
+    if case == "put":
+        drive(case, ctx.wrk, server, dsn, put_load(ctx), args.warmup)
+        before = versions_written(ctx)
+        result = drive(case, ctx.wrk, server, dsn, put_load(ctx), args.duration)
+        result.extra["versions_written"] = versions_written(ctx) - before
+        return result
+    load, status = read_load(ctx, case)
+    check(server, load, status)
+    drive(case, ctx.wrk, server, dsn, load, args.warmup)
+    result = drive(case, ctx.wrk, server, None if case == "ceiling" else dsn, load, args.duration)
+    result.extra["depth"] = ctx.seeded.depth if case == "list_deep" else 0
+    return result
+
+
+def _watch(ctx: Context) -> Result:
+    row = ctx.seeded.reserved[0]
+    body = {"name": row[3], "comments": "changed by the benchmark", "config": {"changed": True}}
+    watched = watchers.Watched(
+        f"/api/v1/applications/by-name/{row[2]}/configurations/{row[3]}",
+        f"/api/v1/configurations/{row[1]}", json.dumps(body).encode(),
+    )  # fmt: skip
+    load, _ = read_load(ctx, "watch")
+    result, extra = asyncio.run(
+        watchers.run(ctx.app, ctx.wrk, ctx.seeded.dsn, load, watched, ctx.auth,
+                     ctx.args.watchers, ctx.args.duration)
+    )  # fmt: skip
+    result.extra.update(extra)
+    return result
