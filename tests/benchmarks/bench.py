@@ -76,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         seeded = seed.create(admin, args.database, args.size, args.sample, cases.LIMIT)
         print(f"bench: seeded {args.size:,} rows in {seeded.seconds:.1f} s", file=sys.stderr)
+        servers.monitor(seeded.dsn)  # our one connection, before the servers take theirs
         token = seed.writer_token(seeded.dsn, not args.no_auth)
         options = servers.Options(
             args.workers, args.gunicorn_threads, args.worker_class, args.log_level, not args.no_auth

@@ -5,11 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import psycopg2
 
 from app.api.common import encode_cursor
 from tests.benchmarks import servers, watchers
@@ -90,7 +87,7 @@ def read_load(ctx: Context, case: str) -> tuple[Load, int]:
 def put_load(ctx: Context) -> Load:
     """Return the PUT load: one connection (and wrk thread) per owned configuration."""
     owned = [row[1] for row in ctx.seeded.reserved[1:]][: ctx.args.connections]
-    with closing(psycopg2.connect(ctx.seeded.dsn)) as conn, conn.cursor() as cur:
+    with servers.monitor(ctx.seeded.dsn).cursor() as cur:
         cur.execute(SELECT_VERSIONS, {"ids": owned})
         lines = [f"{id} {name} {version}" for id, name, version in cur.fetchall()]
     headers = {**ctx.auth}
@@ -100,7 +97,7 @@ def put_load(ctx: Context) -> Load:
 def versions_written(ctx: Context) -> int:
     """Return how many versions the PUT case's configurations gained (their history rows)."""
     owned = [row[1] for row in ctx.seeded.reserved[1:]]
-    with closing(psycopg2.connect(ctx.seeded.dsn)) as conn, conn.cursor() as cur:
+    with servers.monitor(ctx.seeded.dsn).cursor() as cur:
         cur.execute(
             "SELECT count(*) FROM configuration_versions WHERE configuration_id = ANY(%(ids)s)"
             " AND version > 1", {"ids": owned},

@@ -17,7 +17,7 @@ import psycopg2
 from flask import Flask, Response, abort
 
 app = Flask(__name__)
-POOL_SIZE = 4  # per worker; PostgreSQL's default max_connections (100) is shared with the app
+POOL_SIZE = 2  # per worker; PostgreSQL's default max_connections (100) is shared with the app
 SELECT = "SELECT config::text FROM configurations WHERE id = %s"
 _idle: queue.LifoQueue = queue.LifoQueue()
 _made: list[int] = [0]

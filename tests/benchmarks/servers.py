@@ -9,6 +9,7 @@ import time
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg2
 
@@ -126,9 +127,21 @@ def server_pids(server: Gunicorn) -> list[int]:
     return [server.pid, *server.worker_pids()]
 
 
+_monitors: dict[str, Any] = {}
+
+
+def monitor(dsn: str) -> Any:
+    """Return the benchmark's own connection, opened once: a shared server may fill up later."""
+    conn = _monitors.get(dsn)
+    if conn is None or conn.closed:
+        conn = _monitors[dsn] = psycopg2.connect(dsn)
+        conn.autocommit = True
+    return conn
+
+
 def backend_pids(dsn: str) -> list[int]:
     """Return the PIDs of PostgreSQL's sessions on the benchmark database (ours excluded)."""
-    with closing(psycopg2.connect(dsn)) as conn, conn.cursor() as cur:
+    with monitor(dsn).cursor() as cur:
         cur.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
             " AND pid <> pg_backend_pid()"
