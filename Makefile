@@ -13,7 +13,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 ARGS ?=
-TOX_PARALLEL ?= auto
+TOX_JOBS ?= auto
 
 VENV_PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -61,7 +61,7 @@ lint: $(STAMP)
 
 # ARGS go to tox here: ARGS="-e py312 -- -k name"
 tox: $(STAMP)
-	$(VENV)/bin/tox -p $(TOX_PARALLEL) $(ARGS)
+	$(VENV)/bin/tox -p $(TOX_JOBS) $(ARGS)
 
 # The benchmark's extra packages (matplotlib, py-spy) stay out of the test install.
 $(BENCH_STAMP): requirements-bench.txt $(STAMP)
