@@ -7,6 +7,7 @@ from urllib.parse import quote
 
 import psycopg2
 import pytest
+from psycopg2 import sql
 
 from app.repositories.applications import ApplicationRepository
 from app.tokens import create_token
@@ -40,7 +41,7 @@ def counts(db: Any) -> dict[str, int]:
     with db.cursor() as cur:
         result = {}
         for table in TABLES:
-            cur.execute(f"SELECT count(*) AS n FROM {table}")  # names from TABLES only
+            cur.execute(sql.SQL("SELECT count(*) AS n FROM {}").format(sql.Identifier(table)))
             result[table] = cur.fetchone()["n"]
         return result
 

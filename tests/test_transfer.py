@@ -14,6 +14,7 @@ from typing import Any
 
 import psycopg2
 import pytest
+from psycopg2 import sql
 
 from app import create_app, migrations
 from app.audit import cli_actor
@@ -56,7 +57,7 @@ def counts(db: Any) -> dict[str, int]:
     with db.cursor() as cur:
         found = {}
         for table in TABLES:
-            cur.execute(f"SELECT count(*) AS n FROM {table}")  # a fixed table name
+            cur.execute(sql.SQL("SELECT count(*) AS n FROM {}").format(sql.Identifier(table)))
             found[table] = cur.fetchone()["n"]
         return found
 
