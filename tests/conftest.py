@@ -121,6 +121,24 @@ def app(app_settings: dict[str, Any]) -> Iterator[Any]:
 
 
 @pytest.fixture
+def make_app(database_url: str) -> Iterator[Any]:
+    """Build extra apps inside a test (no pushed context; log handler on the captured stderr)."""
+    from app.db import close_pool
+
+    made: list[Any] = []
+
+    def make(**overrides: Any) -> Any:
+        settings = {"DATABASE_URL": database_url, "TESTING": True, "AUTH_ENABLED": False}
+        application = create_app({**settings, **overrides})
+        made.append(application)
+        return application
+
+    yield make
+    for application in made:
+        close_pool(application)
+
+
+@pytest.fixture
 def db(database_url: str) -> Iterator[Any]:
     """A direct connection for checking what the database holds."""
     conn = psycopg2.connect(database_url, cursor_factory=RealDictCursor)

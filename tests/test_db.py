@@ -15,8 +15,8 @@ import pytest
 from flask import Flask, g
 from psycopg2 import sql
 
-from app import create_app, migrations
-from app.db import PoolTimeout, close_pool, get_conn, get_pool, transaction
+from app import migrations
+from app.db import PoolTimeout, get_conn, get_pool, transaction
 from tests.conftest import MIGRATIONS_DIR
 
 IDLE = psycopg2.extensions.TRANSACTION_STATUS_IDLE
@@ -66,22 +66,6 @@ def backend_states(db: Any, pids: list[int]) -> dict[int, str]:
     with db.cursor() as cur:
         cur.execute("SELECT pid, state FROM pg_stat_activity WHERE pid = ANY(%s)", (pids,))
         return {row["pid"]: row["state"] for row in cur.fetchall()}
-
-
-@pytest.fixture
-def make_app(database_url: str) -> Iterator[Callable[..., Flask]]:
-    """Build fresh apps (no pytest-flask context is pushed for them); close their pools."""
-    made: list[Flask] = []
-
-    def make(**overrides: Any) -> Flask:
-        settings = {"DATABASE_URL": database_url, "TESTING": True, "AUTH_ENABLED": False}
-        application = create_app({**settings, **overrides})
-        made.append(application)
-        return application
-
-    yield make
-    for application in made:
-        close_pool(application)
 
 
 def test_exhausted_pool_answers_503_within_the_pool_timeout(make_app: Callable[..., Flask]) -> None:

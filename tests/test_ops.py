@@ -4,36 +4,19 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 
-from app import create_app, migrations
-from app.db import close_pool
+from app import migrations
 
 UNREACHABLE = "postgresql://postgres@127.0.0.1:1/none"
 SANE_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 UNKNOWN_APPLICATION = "/api/v1/applications/01ARZ3NDEKTSV4RRFFQ69G5FAV"
 PROBLEM = "application/problem+json"
-
-
-@pytest.fixture
-def make_app(database_url: str) -> Iterator[Callable[..., Flask]]:
-    """Build apps inside the test (so their log handler writes to the captured stderr)."""
-    made: list[Flask] = []
-
-    def make(**overrides: Any) -> Flask:
-        settings = {"DATABASE_URL": database_url, "TESTING": True, "AUTH_ENABLED": False}
-        application = create_app({**settings, **overrides})
-        made.append(application)
-        return application
-
-    yield make
-    for application in made:
-        close_pool(application)
 
 
 def failing_app(make_app: Callable[..., Flask], **overrides: Any) -> Flask:
