@@ -63,7 +63,8 @@ def post_worker_init(worker):
 
 
 def worker_exit(server, worker):
-    """Close the worker's database pool and change listener when it stops."""
+    """Close the worker's database pool and change listener when it stops, and hand its
+    last second of request counts to the metrics."""
     from app.db import close_pool
     from app.notifications import stop_listener
 
@@ -71,6 +72,7 @@ def worker_exit(server, worker):
     if app is not None and hasattr(app, "extensions"):
         stop_listener(app)
         close_pool(app)
+        app.extensions["metrics"].flush()
 
 
 def on_starting(server):

@@ -2,10 +2,13 @@
 
 With PROMETHEUS_MULTIPROC_DIR set (gunicorn.conf.py sets it) each worker writes its samples
 to files there and a scrape, answered by any worker, adds them all up. Without it (tests,
-`flask run`) the figures live in this process. Recording is prometheus-client's own
-increment: no database round trip and no lock of ours on the request path. The gauges (pool
-connections in use, threads waiting for one, long-poll watchers) are copied from the pool
-and the listener once a second by a thread in each worker, and again at each scrape.
+`flask run`) the figures live in this process.
+
+A request only adds to plain counters of its own thread: no database round trip, no lock
+(prometheus-client takes a lock per increment). A thread in each worker moves those tallies
+into the metrics once a second, as it copies the gauges (pool connections in use, threads
+waiting for one, long-poll watchers) from the pool and the listener; a scrape does the same
+for the worker that answers it, so other workers' figures lag by at most a second.
 """
 
 from __future__ import annotations
@@ -13,18 +16,10 @@ from __future__ import annotations
 import os
 import threading
 import time
+from bisect import bisect_left
 from typing import Any
 
-from flask import (
-    Blueprint,
-    Flask,
-    Response,
-    current_app,
-    g,
-    request,
-    request_finished,
-    request_started,
-)
+from flask import Blueprint, Flask, Response, current_app, g, request
 from prometheus_client import (
     CONTENT_TYPE_PLAIN_0_0_4,
     CollectorRegistry,
@@ -69,13 +64,19 @@ class Metrics:
         self.watchers = self._live_gauge("watchers_waiting", "Requests waiting for a change.")
         self.sampler_pid: int | None = None  # the process whose sampler thread runs
         self.stopped = threading.Event()  # set to end the sampler (tests; workers just exit)
+        self.tallies = _Tallies()
+
+    def flush(self) -> None:
+        """Add what every thread tallied since the last flush to the metrics."""
+        self.tallies.flush(self.requests, self.duration)
 
     def _live_gauge(self, name: str, documentation: str) -> Gauge:
         # livesum: add up the live workers' values; a dead worker's file is dropped.
         return Gauge(name, documentation, multiprocess_mode="livesum", registry=self.registry)
 
     def sample(self, app: Flask) -> None:
-        """Copy this process's pool and listener counts into the gauges."""
+        """Flush the tallies; copy this process's pool and listener counts into the gauges."""
+        self.flush()
         here = os.getpid()
         pool = app.extensions.get("db_pool")
         listener = app.extensions.get("change_listener")
@@ -98,7 +99,7 @@ class Metrics:
 def scrape():
     """Answer the metrics in Prometheus text format."""
     metrics: Metrics = current_app.extensions["metrics"]
-    metrics.sample(current_app)
+    metrics.sample(current_app)  # this worker's figures up to now; the others' lag <= 1 s
     return Response(metrics.exposition(), content_type=CONTENT_TYPE_PLAIN_0_0_4)
 
 
@@ -109,21 +110,82 @@ def record_db_error() -> None:
         metrics.db_errors.inc()
 
 
-def _started(app: Flask, **_: Any) -> None:
+def _started() -> None:
     g.metrics_started = time.perf_counter()
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
     metrics: Metrics = app.extensions["metrics"]
     if metrics.multiprocess_dir is not None and metrics.sampler_pid != os.getpid():
         _start_sampler(app, metrics)
 
 
-def _finished(app: Flask, response: Response, **_: Any) -> None:
-    metrics: Metrics = app.extensions["metrics"]
-    route = request.url_rule.rule if request.url_rule is not None else UNMATCHED
-    method = request.method if request.method in METHODS else OTHER_METHOD
-    metrics.requests.labels(method, route, str(response.status_code)).inc()
+def _finished(response: Response) -> Response:
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    rule = req.url_rule
+    route = rule.rule if rule is not None else UNMATCHED
+    method = req.method if req.method in METHODS else OTHER_METHOD
     started = g.get("metrics_started")
-    if started is not None:
-        metrics.duration.labels(method, route).observe(time.perf_counter() - started)
+    seconds = time.perf_counter() - started if started is not None else None
+    current_app.extensions["metrics"].tallies.add(method, route, response.status_code, seconds)
+    return response
+
+
+class _Tallies:
+    """Counts of each thread's requests, read (never written) by whoever flushes.
+
+    Each thread writes only its own dicts, so adding takes no lock; a flush copies them
+    (dict.copy and list() are atomic under the GIL) and adds the growth since its last copy.
+    """
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._register = threading.Lock()  # taken once per thread, when its books are made
+        self._flushing = threading.Lock()
+        # Per thread: request counts, durations, and what of each was flushed already.
+        self._books: list[tuple[dict, dict, dict, dict]] = []
+
+    def _mine(self) -> tuple[dict, dict, dict, dict]:
+        books = getattr(self._local, "books", None)
+        if books is None:
+            books = self._local.books = ({}, {}, {}, {})
+            with self._register:
+                self._books.append(books)
+        return books
+
+    def add(self, method: str, route: str, status: int, seconds: float | None) -> None:
+        counts, durations, _, _ = self._mine()
+        key = (method, route, str(status))
+        counts[key] = counts.get(key, 0) + 1
+        if seconds is not None:
+            # (method, route) -> observations per bucket (the last one +Inf), then their sum
+            row = durations.get((method, route))
+            if row is None:
+                row = durations[(method, route)] = [0] * (len(BUCKETS) + 2)
+            row[bisect_left(BUCKETS, seconds)] += 1  # le: a value on a bound is in its bucket
+            row[-1] += seconds
+
+    def flush(self, requests: Counter, duration: Histogram) -> None:
+        with self._register:
+            every_thread = list(self._books)
+        with self._flushing:
+            for counts, durations, counted, timed in every_thread:
+                for key, count in counts.copy().items():
+                    if count != counted.get(key, 0):
+                        requests.labels(*key).inc(count - counted.get(key, 0))
+                        counted[key] = count
+                for key, row in durations.copy().items():
+                    row, before = list(row), timed.get(key) or [0] * len(row)
+                    if row != before:
+                        _add_observations(duration.labels(*key), row, before)
+                        timed[key] = row
+
+
+def _add_observations(child: Any, row: list[float], before: list[float]) -> None:
+    """Add tallied observations to a histogram child in bulk: what observe() does one by
+    one (prometheus-client keeps a value per bucket, +Inf included, and their sum)."""
+    for bucket, now, then in zip(child._buckets, row[:-1], before[:-1], strict=True):
+        if now != then:
+            bucket.inc(now - then)
+    child._sum.inc(row[-1] - before[-1])
 
 
 _sampler_lock = threading.Lock()
@@ -150,5 +212,5 @@ def init_app(app: Flask) -> None:
     disable_created_metrics()  # the multiprocess exposition has no *_created: keep both alike
     app.extensions["metrics"] = Metrics(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None)
     app.register_blueprint(blueprint)
-    request_started.connect(_started, app)
-    request_finished.connect(_finished, app)
+    app.before_request(_started)
+    app.after_request(_finished)

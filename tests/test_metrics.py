@@ -179,7 +179,13 @@ def test_gunicorn_workers_add_up(database_url: str, tmp_path: Path) -> None:
         assert not (metrics_dir / "counter_999999.db").exists()  # on_starting cleaned it
         statuses = [get(server.port, "/api/v1/applications") for _ in range(count)]
         assert statuses == [200] * count
+        # Each worker hands its counts over within a second (its sampler thread).
+        deadline = time.monotonic() + 3
         samples = scrape_server(server.port)
+        while requests(samples, "GET", "/api/v1/applications", 200) < count:
+            assert time.monotonic() < deadline, "a worker's counts never reached /metrics"
+            time.sleep(0.1)
+            samples = scrape_server(server.port)
         served_by = {p.name for p in metrics_dir.glob("counter_*.db")}
         assert requests(samples, "GET", "/api/v1/applications", 200) == count
         assert requests(samples, "GET", "/healthz", 200) >= 1  # the readiness probe's
