@@ -44,7 +44,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         "else the embedded dev PostgreSQL)")  # fmt: skip
     add("--database", default="cs_bench", help="database to (re)create and drop")
     add("--keep-db", action="store_true", help="leave the database in place afterwards")
+    add("--keep-logs", action="store_true", help="keep the gunicorn logs (printed folder)")
     add("--sample", type=int, default=200_000, help="most ids wrk picks from (random sample)")
+    add("--hot", type=int, default=200, help="configurations the GET cases read again and again "
+        "(as services do; cached by every worker after the warm-up)")  # fmt: skip
     add("--profile", action="store_true", help="py-spy GET by name into docs/profile-*.txt")
     add("--out", type=Path, default=PROJECT_ROOT / "docs", help="where the .md/.png/.json go")
     return parser.parse_args(argv)
@@ -85,11 +88,14 @@ def main(argv: list[str] | None = None) -> int:
         ceiling = servers.start("tests.benchmarks.ceiling:app", seeded.dsn, options,
                                 folder / "ceiling.log")  # fmt: skip
         auth = {"Authorization": f"Bearer {token}"} if token else {}
-        files = cases.write_targets(seeded, folder)
+        files = cases.write_targets(seeded, folder, args.hot)
         ctx = cases.Context(args, wrk, app, ceiling, seeded, files, folder, auth)
         results = measure(ctx, chosen)
         write(ctx, results, started)
-        shutil.rmtree(folder)
+        if args.keep_logs:
+            print(f"bench: gunicorn logs and target files in {folder}", file=sys.stderr)
+        else:
+            shutil.rmtree(folder)
     except BaseException:
         print(f"bench: failed; gunicorn logs and target files in {folder}", file=sys.stderr)
         raise

@@ -128,6 +128,9 @@ def write(ctx: Context, run: dict, started: float) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "benchmarks.md").write_text("\n".join(text) + "\n")
     report.chart(rows, args.out / "benchmarks.png", f"{args.size:,} configurations; {server}")
-    summary = {"size": args.size, "get_name_p50_ms": by["get_name"].p50_ms if "get_name" in by
-               else None, "table": report.table(rows)}  # fmt: skip
+    summary = {
+        "size": args.size,
+        **{f"{key}_p50_ms": by[key].p50_ms for key in ("get_name", "get_id_spread") if key in by},
+        "table": report.table(rows),
+    }
     (args.out / f"benchmarks-{args.size}.json").write_text(json.dumps(summary, indent=1))
