@@ -24,14 +24,22 @@ def record(
     actor: str | None = None,
 ) -> None:
     """Record one write on `conn` by the request's token, or by `actor` (a command: no request)."""
+    who = new_entry(actor)
+    AuditRepository(conn).record(
+        who["audit_id"], who["actor"], action, resource_type, resource_id, version,
+        who["request_id"],
+    )  # fmt: skip
+
+
+def new_entry(actor: str | None = None) -> dict[str, Any]:
+    """Return a new entry's id, its actor (the request's token, else `actor`, else the
+    command's operator) and the request id, for a statement that writes the entry itself."""
     request_id = None
     if actor is None:
         in_request = has_request_context()
         actor = g.get("actor", ANONYMOUS) if in_request else cli_actor()
         request_id = g.get("request_id") if in_request else None
-    AuditRepository(conn).record(
-        str(ULID()), actor, action, resource_type, resource_id, version, request_id
-    )
+    return {"audit_id": str(ULID()), "actor": actor, "request_id": request_id}
 
 
 def recorded(

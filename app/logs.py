@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 import time
-import uuid
 
 from flask import Flask, Response, g, has_request_context, request
 
@@ -60,23 +60,27 @@ def configure_logging(app: Flask) -> None:
 def _start_request() -> None:
     g.started = time.perf_counter()
     sent = request.headers.get("X-Request-ID", "")
-    g.request_id = sent if REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
+    g.request_id = sent if REQUEST_ID.fullmatch(sent) else os.urandom(16).hex()
 
 
 def _finish_request(response: Response) -> Response:
     from flask import current_app
 
-    request_id = g.get("request_id") or uuid.uuid4().hex
+    request_id = g.get("request_id") or os.urandom(16).hex()
     response.headers["X-Request-ID"] = request_id
+    logger = current_app.logger
+    if not logger.isEnabledFor(logging.INFO):
+        return response
+    req = request._get_current_object()  # type: ignore[attr-defined]
     duration = time.perf_counter() - g.get("started", time.perf_counter())
-    current_app.logger.info(
+    logger.info(
         "%s %s %s",
-        request.method,
-        request.path,
+        req.method,
+        req.path,
         response.status_code,
         extra={
-            "method": request.method,
-            "route": request.url_rule.rule if request.url_rule else None,
+            "method": req.method,
+            "route": req.url_rule.rule if req.url_rule else None,
             "status": response.status_code,
             "duration_ms": round(duration * 1000, 3),
             "request_id": request_id,

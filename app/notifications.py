@@ -1,31 +1,42 @@
-"""One LISTEN connection per worker process that wakes requests waiting on a configuration."""
+"""One LISTEN connection per worker process: it keeps the read cache current and wakes
+requests waiting on a configuration."""
 
 from __future__ import annotations
 
 import os
 import select
+import socket
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import psycopg2
 from flask import Flask, current_app
 
-CHANNEL = "configuration_changed"
-LISTEN = "LISTEN configuration_changed"
+from app.cache import NAMES, TOKENS, ReadCache
+
+# Channels, sent by the triggers of migrations 0002 and 0005 in the writing transaction.
+CHANNEL = "configuration_changed"  # payload: "<id> <version>" (version 0: deleted)
+APPLICATION_RENAMED = "application_changed"  # an application's name changed or it went
+TOKEN_CHANGED = "token_changed"  # a token's role, secret or revocation changed
+TABLE_TRUNCATED = "cache_reset"  # a TRUNCATE: anything may be gone
+CHANNELS = (CHANNEL, APPLICATION_RENAMED, TOKEN_CHANGED, TABLE_TRUNCATED)
+LISTEN = "; ".join(f"LISTEN {channel}" for channel in CHANNELS)
 RECONNECT_DELAY_MAX = 5.0
 
 
 class ChangeListener:
     """Keeps a LISTEN connection open (reconnecting by itself) and sets waiters' events."""
 
-    def __init__(self, connect_kwargs: dict[str, Any], logger: Any):
+    def __init__(self, connect_kwargs: dict[str, Any], logger: Any, cache: ReadCache):
         self._connect_kwargs = connect_kwargs
+        self.cache = cache
         self._logger = logger
         self._waiters: dict[str, set[threading.Event]] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        self._interrupt, self._interrupter = socket.socketpair()  # ends select() at stop()
         self.connected = threading.Event()
         self.pid = os.getpid()
         self._thread = threading.Thread(target=self._run, name="change-listener", daemon=True)
@@ -62,6 +73,8 @@ class ChangeListener:
     def stop(self, timeout: float = 2) -> None:
         """Stop listening and wake every waiter, so long polls end now (at shutdown)."""
         self._stopping.set()
+        with suppress(OSError):  # stopped before: the thread has closed its end
+            self._interrupter.send(b"x")
         self._wake(None)
         self._thread.join(timeout=timeout)
 
@@ -82,9 +95,10 @@ class ChangeListener:
                 delay = 0.1
             except psycopg2.Error as exc:
                 self._logger.warning("change listener lost its connection: %s", type(exc).__name__)
-            self.connected.clear()
             self._stopping.wait(delay)
             delay = min(delay * 2, RECONNECT_DELAY_MAX)
+        self._interrupt.close()
+        self._interrupter.close()
 
     def _listen(self) -> None:
         conn = psycopg2.connect(**self._connect_kwargs)
@@ -92,17 +106,34 @@ class ChangeListener:
             conn.autocommit = True
             with conn.cursor() as cur:
                 cur.execute(LISTEN)
+            self.cache.clear()  # changes made while we were not listening were not heard
             self.connected.set()
-            self._wake(None)  # changes made while we were not listening
+            self._wake(None)
             while not self._stopping.is_set():
-                readable, _, _ = select.select([conn], [], [], 1.0)
-                if readable:
+                readable, _, _ = select.select([conn, self._interrupt], [], [], 1.0)
+                if conn in readable:
                     conn.poll()
                     for notify in conn.notifies:
-                        self._wake(notify.payload.split(" ", 1)[0])
+                        self._changed(notify.channel, notify.payload)
                     conn.notifies.clear()
         finally:
+            self.connected.clear()  # the cache goes unused until we listen again
+            self.cache.clear()
             conn.close()
+
+    def _changed(self, channel: str, payload: str) -> None:
+        """Forget what the change made stale, then wake whoever waits on it."""
+        if channel == CHANNEL:
+            configuration_id = payload.split(" ", 1)[0]
+            self.cache.forget(configuration_id)
+            self._wake(configuration_id)
+        elif channel == APPLICATION_RENAMED:
+            self.cache.forget(NAMES)
+        elif channel == TOKEN_CHANGED:
+            self.cache.forget(TOKENS)
+        else:
+            self.cache.clear()
+            self._wake(None)
 
 
 _listener_lock = threading.Lock()
@@ -122,7 +153,10 @@ def get_listener(app: Flask | None = None) -> ChangeListener:
                 kwargs["dsn"] = direct_url(app.config)  # LISTEN needs a session: never PgBouncer
                 kwargs.pop("cursor_factory")
                 kwargs["application_name"] = "config-service-listener"
-                listener = ChangeListener(kwargs, app.logger)
+                # The cache trusts this connection: notice a silently dead one in ~11 s.
+                kwargs.update(keepalives_idle=5, keepalives_interval=2, keepalives_count=3)
+                cache = ReadCache(app.config["READ_CACHE_MB"] * 1024 * 1024)
+                listener = ChangeListener(kwargs, app.logger, cache)
                 app.extensions["change_listener"] = listener
     return listener
 

@@ -73,6 +73,8 @@ SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "LOG_FORMAT": ("json", _choice("json", "text")),
     "MIGRATIONS_DIR": (str(PROJECT_ROOT / "migrations"), _text),
     "AUTH_ENABLED": ("true", _boolean),  # bearer tokens on /api/v1 (section 7)
+    "READ_CACHE": ("true", _boolean),  # per-worker cache of reads, kept current by NOTIFY
+    "READ_CACHE_MB": ("64", _integer(1, 65536)),
 }
 
 

@@ -62,7 +62,7 @@ def list_tokens(conn: Any) -> list[dict[str, Any]]:
 
 
 def revoke_token(conn: Any, name: str, actor: str) -> None:
-    """Revoke a live token in the caller's transaction; its next request gets 401."""
+    """Revoke a live token in the caller's transaction (workers forget it at its NOTIFY)."""
     if TokenRepository(conn).revoke(name) is None:
         raise TokenError(f"no live token named {name!r} (see `flask tokens list`)")
     record(conn, "revoke", "token", name, actor=actor)

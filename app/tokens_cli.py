@@ -78,7 +78,7 @@ def list_command() -> None:
 @tokens_group.command("revoke")
 @click.argument("name")
 def revoke_command(name: str) -> None:
-    """Revoke a token: its very next request is refused, in every worker."""
+    """Revoke a token: every worker refuses it within milliseconds (its NOTIFY)."""
     with _transaction() as conn:
         revoke_token(conn, name, cli_actor())
     click.echo(f"Revoked token {name!r}.")

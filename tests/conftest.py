@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg2
@@ -113,18 +114,14 @@ def app_settings(database_url: str, service_url: str) -> dict[str, Any]:
 @pytest.fixture
 def app(app_settings: dict[str, Any]) -> Iterator[Any]:
     """The application, its pool closed after the test."""
-    from app.db import close_pool
-
     application = create_app(app_settings)
     yield application
-    close_pool(application)
+    _shut_down(application)
 
 
 @pytest.fixture
 def make_app(database_url: str) -> Iterator[Any]:
     """Build extra apps inside a test (no pushed context; log handler on the captured stderr)."""
-    from app.db import close_pool
-
     made: list[Any] = []
 
     def make(**overrides: Any) -> Any:
@@ -135,7 +132,16 @@ def make_app(database_url: str) -> Iterator[Any]:
 
     yield make
     for application in made:
-        close_pool(application)
+        _shut_down(application)
+
+
+def _shut_down(application: Any) -> None:
+    """Stop what the app started in this process: its change listener and its pool."""
+    from app.db import close_pool
+    from app.notifications import stop_listener
+
+    stop_listener(application)
+    close_pool(application)
 
 
 @pytest.fixture
@@ -169,6 +175,25 @@ def _empty_tables(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 # Helpers the API tests share.
+
+CACHE_DEADLINE = 1.0  # seconds another worker may keep a stale cached answer after a change
+
+
+def listening(*apps: Any) -> None:
+    """Start each app's change listener and wait until it listens (its cache is used then)."""
+    from app.notifications import get_listener
+
+    for application in apps:
+        assert get_listener(application).connected.wait(5)
+
+
+def within_deadline(check: Callable[[], bool]) -> float:
+    """Poll until check() holds; fail unless it did within CACHE_DEADLINE; return the time."""
+    started = time.monotonic()
+    while not check():
+        assert time.monotonic() - started < CACHE_DEADLINE, "the change did not arrive in time"
+        time.sleep(0.005)
+    return time.monotonic() - started
 
 
 def assert_problem(response: Any, status: int) -> dict[str, Any]:

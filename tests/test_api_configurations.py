@@ -640,7 +640,7 @@ def at_version_3(client: Any, configuration: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("method", list(WRITES))
-@pytest.mark.parametrize("if_match", ['"3"', "*", '"7", "3"', '"3", "7"', 'W/"1", "3"'])
+@pytest.mark.parametrize("if_match", ['"3"', ' "3" ', "*", '"7", "3"', '"3", "7"', 'W/"1", "3"'])
 def test_if_match_that_matches_lets_the_write_through(client, db, at_version_3, method, if_match):
     url = f"{API}/{at_version_3['id']}"
 
@@ -656,7 +656,9 @@ def test_if_match_that_matches_lets_the_write_through(client, db, at_version_3, 
 
 
 @pytest.mark.parametrize("method", list(WRITES))
-@pytest.mark.parametrize("if_match", ['"2"', '"4"', 'W/"3"', '"7", "8"', '"x"', '""'])
+@pytest.mark.parametrize(
+    "if_match", ['"2"', '"4"', 'W/"3"', '"7", "8"', '"x"', '""', '"03"', '"99999999999"', "3x"]
+)
 def test_stale_if_match_is_412_and_writes_nothing(client, db, at_version_3, method, if_match):
     before = config_row(db, at_version_3["id"])
     url = f"{API}/{at_version_3['id']}"

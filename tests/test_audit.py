@@ -66,6 +66,21 @@ def test_an_entry_has_every_field(api: Api) -> None:
     assert summary([entry]) == [("create", "application", response.get_json()["id"], None)]
 
 
+def test_a_put_in_one_statement_records_its_entry_too(api: Api, db: Any) -> None:
+    app = api.created("/api/v1/applications", {"name": "billing"})
+    conf = api.created(
+        "/api/v1/configurations", {"application_id": app["id"], "name": "db", "config": {}}
+    )
+    path = f"/api/v1/configurations/{conf['id']}"
+    headers = {"If-Match": '"1"', "X-Request-ID": "put-1"}
+    assert api.write("PUT", path, {"name": "db", "config": {"a": 1}}, **headers).status_code == 200
+    entry = api.entries(f"?resource_id={conf['id']}&action=update")[0]
+    assert (entry["actor"], entry["request_id"], entry["version"]) == ("ci", "put-1", 2)
+    with db.cursor() as cur:  # the entry and the version it names were written together
+        cur.execute("SELECT count(*) AS n FROM configuration_versions WHERE version = 2")
+        assert cur.fetchone()["n"] == 1
+
+
 def test_application_writes(api: Api) -> None:
     app = api.created("/api/v1/applications", {"name": "billing"})
     path = f"/api/v1/applications/{app['id']}"

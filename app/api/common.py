@@ -47,10 +47,13 @@ def _read_body() -> bytes:
     return raw
 
 
+_PAGE_QUERY = PageQuerySchema()
+
+
 def page_query(schema: Schema | None = None) -> dict[str, Any]:
     """Return validated list parameters (PageQuerySchema unless `schema`); 400 if bad."""
     try:
-        return (schema or PageQuerySchema()).load(request.args.to_dict(flat=True))
+        return (schema or _PAGE_QUERY).load(request.args.to_dict(flat=True))
     except ValidationError as exc:
         raise BadRequest("Invalid query parameter.", exc.messages) from None  # type: ignore[arg-type]
 

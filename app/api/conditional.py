@@ -18,8 +18,9 @@ _WAIT = re.compile(r"^\s*wait\s*=\s*\"?(\d+)\"?\s*$", re.IGNORECASE)
 # If-Match per RFC 9110: `*`, or a comma-separated list of quoted entity tags.
 _ENTITY_TAG = r'(?:W/)?"[\x21\x23-\x7e\x80-\xff]*"'
 _IF_MATCH = re.compile(rf"\s*(?:\*|(?:{_ENTITY_TAG})?(?:\s*,(?:\s*{_ENTITY_TAG})?)*)\s*")
+_ONE_TAG = re.compile(r'\s*"([1-9][0-9]{0,8})"\s*')  # one strong tag, within integer range
 
-Lookup = Callable[[], "dict[str, Any] | None"]
+Lookup = Callable[[], Any]  # the newest state: anything with .id and .version, or None
 
 
 def etag_headers(version: int) -> dict[str, str]:
@@ -42,6 +43,17 @@ def check_if_match(version: int) -> None:
         raise PreconditionFailed(f"If-Match does not match the current version, {version}.")
 
 
+def if_match_version() -> tuple[bool, int | None]:
+    """Read If-Match for a write in one statement: (True, None) when any version will do
+    (no If-Match, or `*`), (True, N) for exactly one strong tag "N"; (False, None) for
+    anything else (lists, weak or odd tags), which check_if_match judges on the locked row."""
+    header = request.headers.get("If-Match")
+    if header is None or header.strip() == "*":
+        return True, None
+    match = _ONE_TAG.fullmatch(header)
+    return (True, int(match.group(1))) if match else (False, None)
+
+
 def prefer_wait() -> int | None:
     """Return the `Prefer: wait=N` seconds clamped to 1..60, or None if absent or unreadable."""
     for header in request.headers.getlist("Prefer"):
@@ -54,7 +66,7 @@ def prefer_wait() -> int | None:
     return None
 
 
-def watch(row: dict[str, Any], lookup: Lookup) -> tuple[dict[str, Any], dict[str, str]]:
+def watch(row: Any, lookup: Lookup) -> tuple[Any, dict[str, str]]:
     """Hold the request while the client's version is current, up to the preferred wait.
 
     Returns the newest row and extra headers. No pool connection is held while waiting:
@@ -62,15 +74,15 @@ def watch(row: dict[str, Any], lookup: Lookup) -> tuple[dict[str, Any], dict[str
     """
     wait = prefer_wait()
     conditional = "If-None-Match" in request.headers
-    if wait is None or not conditional or not client_is_current(row["version"]):
+    if wait is None or not conditional or not client_is_current(row.version):
         return row, {}
     deadline = time.monotonic() + wait
     release_conn()
     listener = get_listener()
-    with listener.subscribe(row["id"]) as changed:
+    with listener.subscribe(row.id) as changed:
         row = _still_there(lookup())  # a change made before we subscribed
         release_conn()
-        while client_is_current(row["version"]):
+        while client_is_current(row.version):
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not changed.wait(remaining) or listener.stopping:
                 break  # at shutdown: answer now; the next poll (elsewhere) sees any change
@@ -80,7 +92,7 @@ def watch(row: dict[str, Any], lookup: Lookup) -> tuple[dict[str, Any], dict[str
     return row, {"Preference-Applied": f"wait={wait}"}
 
 
-def _still_there(row: dict[str, Any] | None) -> dict[str, Any]:
+def _still_there(row: Any) -> Any:
     if row is None:
         raise NotFound("The configuration was deleted.")
     return row

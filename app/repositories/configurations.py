@@ -38,13 +38,29 @@ WHERE c.application_id = %(application_id)s
 ORDER BY c.id LIMIT %(limit)s
 """
 # Write new field values as the next version; no row when nothing would change.
-UPDATE = f"""
+_UPDATE = """
 UPDATE configurations AS c SET name = %(name)s, comments = %(comments)s, config = %(config)s,
     schema = %(schema)s, version = c.version + 1, updated_at = now()
 WHERE c.id = %(id)s
   AND (c.name, c.comments, c.config, c.schema)
       IS DISTINCT FROM (%(name)s::text, %(comments)s::text, %(config)s::jsonb, %(schema)s::jsonb)
-RETURNING {_COLUMNS}
+"""
+UPDATE = f"{_UPDATE} RETURNING {_COLUMNS}"
+# The same write, only if the configuration is at the expected version (if one is given)
+# and in the expected application (if given), with its audit entry: one statement, so in
+# autocommit one round trip, all or nothing. No row: the caller takes the locking path.
+UPDATE_AT_VERSION_AUDITED = f"""
+WITH updated AS (
+    {_UPDATE}
+      AND (%(expected)s::integer IS NULL OR c.version = %(expected)s)
+      AND (%(application_id)s::text IS NULL OR c.application_id = %(application_id)s)
+    RETURNING {_COLUMNS}
+), audited AS (
+    INSERT INTO audit_log (id, actor, action, resource_type, resource_id, version, request_id)
+    SELECT %(audit_id)s, %(actor)s, 'update', 'configuration', u.id, u.version, %(request_id)s
+    FROM updated u
+)
+SELECT * FROM updated
 """
 # Delete a configuration.
 DELETE = "DELETE FROM configurations WHERE id = %(id)s RETURNING id"
@@ -85,6 +101,24 @@ class ConfigurationRepository(Repository):
         params = {**fields, "id": id, **_json_params(fields)}
         try:
             return self._one(UPDATE, params)
+        except errors.UniqueViolation:
+            raise _name_taken(fields["name"]) from None
+
+    def update_at_version(
+        self,
+        id: str,
+        fields: dict[str, Any],
+        expected: int | None,
+        application_id: str | None,
+        audit: dict[str, Any],
+    ) -> dict[str, Any] | None:
+        """Write the next version and its audit entry in one statement, if the configuration
+        is at `expected` (None: any) in `application_id` (None: any) and the fields change;
+        else None, and nothing written."""
+        params = {**fields, "id": id, **_json_params(fields), "expected": expected}
+        params.update(application_id=application_id, **audit)
+        try:
+            return self._one(UPDATE_AT_VERSION_AUDITED, params)
         except errors.UniqueViolation:
             raise _name_taken(fields["name"]) from None
 

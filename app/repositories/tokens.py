@@ -16,10 +16,9 @@ INSERT INTO api_tokens AS t (name, role, secret_sha256)
 VALUES (%(name)s, %(role)s, %(secret_sha256)s)
 RETURNING {_COLUMNS}
 """
-# The live token with this secret hash, and whether last_used_at is a minute old.
+# The live token with this secret hash.
 SELECT_ACTIVE_BY_HASH = """
-SELECT t.name, t.role,
-       t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 minute' AS stale
+SELECT t.name, t.role
 FROM api_tokens t WHERE t.secret_sha256 = %(secret_sha256)s AND t.revoked_at IS NULL
 """
 # Every token, revoked ones included, by name (never the hash).

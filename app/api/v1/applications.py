@@ -17,6 +17,7 @@ from app.api.common import (
     page_query,
 )
 from app.audit import record, recorded
+from app.cache import NAMES, forget_here
 from app.db import get_conn, transaction
 from app.errors import BadRequest, NotFound
 from app.repositories.applications import ApplicationRepository
@@ -27,6 +28,8 @@ from app.schemas.configurations import ConfigurationListSchema
 
 blueprint = Blueprint("applications", __name__)
 schema = ApplicationSchema()
+list_schema = ApplicationListSchema()
+configuration_list_schema = ConfigurationListSchema()
 
 
 def _found(row: dict[str, Any] | None) -> dict[str, Any]:
@@ -53,7 +56,7 @@ def list_applications():
     rows = ApplicationRepository(get_conn()).page(
         query["limit"], after, like_prefix(query["name_prefix"])
     )
-    return ApplicationListSchema().dump(page(rows, query["limit"]))
+    return list_schema.dump(page(rows, query["limit"]))
 
 
 @blueprint.get("/applications/<ulid:application_id>")
@@ -87,6 +90,7 @@ def _update(application_id: str, changes: dict[str, Any]):
         repo = ApplicationRepository(conn)
         changed = recorded(conn, "update", "application", repo.update(application_id, changes))
         row = changed or repo.get(application_id)
+    forget_here(NAMES)
     return schema.dump(_found(row))
 
 
@@ -103,6 +107,7 @@ def delete_application(application_id: str):
         record(conn, "delete", "application", application_id)
         for configuration in deleted:  # a cascade: one entry per configuration too
             record(conn, "delete", "configuration", configuration["id"], configuration["version"])
+    forget_here(NAMES, *(configuration["id"] for configuration in deleted))
     return "", 204
 
 
@@ -117,4 +122,4 @@ def list_configurations(application_id: str):
     rows = ConfigurationRepository(conn).page(
         application_id, query["limit"], after, like_prefix(query["name_prefix"])
     )
-    return ConfigurationListSchema().dump(page(rows, query["limit"]))
+    return configuration_list_schema.dump(page(rows, query["limit"]))

@@ -11,14 +11,16 @@ from app.schemas.audit import AuditListSchema, AuditQuerySchema
 from app.schemas.common import ULID_PATTERN
 
 blueprint = Blueprint("audit", __name__)
+query_schema = AuditQuerySchema()
+list_schema = AuditListSchema()
 FILTERS = ("resource_id", "actor", "action")
 
 
 @blueprint.get("/audit")
 def list_audit():
     """List audit entries newest first, filtered by resource, actor or action, a page at a time."""
-    query = page_query(AuditQuerySchema())
+    query = page_query(query_schema)
     before = decode_cursor(query["cursor"], ULID_PATTERN.fullmatch)
     filters = {name: query[name] for name in FILTERS}
     rows = AuditRepository(get_conn()).page(query["limit"], before, filters)
-    return AuditListSchema().dump(page(rows, query["limit"]))
+    return list_schema.dump(page(rows, query["limit"]))

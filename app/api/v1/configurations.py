@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
-from flask import Blueprint, request
+from flask import Blueprint, Response, current_app, request
 from marshmallow import ValidationError
 from ulid import ULID
 
 from app.api.common import JSON, MERGE_PATCH, json_body
-from app.api.conditional import check_if_match, client_is_current, etag_headers, watch
-from app.audit import record, recorded
+from app.api.conditional import (
+    check_if_match,
+    client_is_current,
+    etag_headers,
+    if_match_version,
+    watch,
+)
+from app.audit import new_entry, record, recorded
+from app.cache import NAMES, cached, forget_here
 from app.db import get_conn, transaction
 from app.errors import NotFound, Unprocessable
 from app.jsonmerge import merge_patch
@@ -25,21 +32,51 @@ from app.validation import check_config
 
 blueprint = Blueprint("configurations", __name__)
 schema = ConfigurationSchema()
+replace_schema = ConfigurationReplaceSchema()
+patch_schema = ConfigurationPatchSchema()
 
 
-def found(row: dict[str, Any] | None) -> dict[str, Any]:
+class Rendered(NamedTuple):
+    """One configuration's answer body, as reads cache it."""
+
+    id: str
+    version: int
+    body: bytes
+
+
+def render(row: dict[str, Any]) -> Rendered:
+    """Serialize a configuration row once, as the JSON answer body."""
+    text = current_app.json.dumps(schema.dump(row), separators=(",", ":"))
+    return Rendered(row["id"], row["version"], f"{text}\n".encode())
+
+
+def found(row: Any) -> Any:
     """Return the row, or raise 404."""
     if row is None:
         raise NotFound("No configuration has this id or name.")
     return row
 
 
-def answer(row: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None):
+def answer(row: dict[str, Any] | Rendered, status: int = 200, headers: dict | None = None):
     """Answer one configuration with its ETag, or 304 when the client's copy is current."""
-    headers = {**etag_headers(row["version"]), **(headers or {})}
-    if request.method in ("GET", "HEAD") and client_is_current(row["version"]):
-        return "", 304, headers
-    return schema.dump(row), status, headers
+    rendered = row if isinstance(row, Rendered) else render(row)
+    headers = {**etag_headers(rendered.version), **(headers or {})}
+    if request.method in ("GET", "HEAD") and client_is_current(rendered.version):
+        return Response(status=304, headers=headers)
+    return Response(rendered.body, status, headers, mimetype="application/json")
+
+
+def read(key: tuple[str, ...], select: Any, by_name: bool = False) -> Rendered | None:
+    """Return the configuration `select` reads, rendered, through the worker's read cache."""
+
+    def load() -> Rendered | None:
+        row = select(ConfigurationRepository(get_conn()))
+        return None if row is None else render(row)
+
+    def owners(rendered: Rendered) -> tuple[str, ...]:
+        return (rendered.id, NAMES) if by_name else (rendered.id,)
+
+    return cached(key, load, owners, lambda rendered: len(rendered.body))
 
 
 def locked(repo: ConfigurationRepository, configuration_id: str) -> dict[str, Any]:
@@ -64,10 +101,10 @@ def get_configuration(configuration_id: str):
     """Answer one configuration by id; with `Prefer: wait`, wait for a change."""
 
     def lookup():
-        return ConfigurationRepository(get_conn()).get(configuration_id)
+        return read(("id", configuration_id), lambda repo: repo.get(configuration_id))
 
-    row, headers = watch(found(lookup()), lookup)
-    return answer(row, headers=headers)
+    rendered, headers = watch(found(lookup()), lookup)
+    return answer(rendered, headers=headers)
 
 
 @blueprint.get("/applications/by-name/<application_name>/configurations/<name>")
@@ -77,34 +114,51 @@ def get_configuration_by_name(application_name: str, name: str):
         raise NotFound("No configuration has this id or name.")  # and NUL never reaches SQL
 
     def lookup():
-        return ConfigurationRepository(get_conn()).get_by_names(application_name, name)
+        key = ("name", application_name, name)
+        return read(key, lambda repo: repo.get_by_names(application_name, name), by_name=True)
 
-    row, headers = watch(found(lookup()), lookup)
-    return answer(row, headers=headers)
+    rendered, headers = watch(found(lookup()), lookup)
+    return answer(rendered, headers=headers)
 
 
 @blueprint.put("/configurations/<ulid:configuration_id>")
 def replace_configuration(configuration_id: str):
     """Replace a configuration's name, comments, config and schema."""
-    fields = ConfigurationReplaceSchema().load(json_body())
+    fields = replace_schema.load(json_body())
     application_id = fields.pop("application_id")
-    with transaction() as conn:
-        repo = ConfigurationRepository(conn)
-        current = locked(repo, configuration_id)
-        if application_id not in (None, current["application_id"]):
-            raise Unprocessable(
-                "Request body failed validation.",
-                {"application_id": ["A configuration cannot move to another application."]},
-            )
-        row = recorded(conn, "update", "configuration", repo.update(configuration_id, fields))
-        row = row or current
+    row = _replace_at_once(configuration_id, fields, application_id)
+    if row is None:
+        with transaction() as conn:
+            repo = ConfigurationRepository(conn)
+            current = locked(repo, configuration_id)
+            if application_id not in (None, current["application_id"]):
+                raise Unprocessable(
+                    "Request body failed validation.",
+                    {"application_id": ["A configuration cannot move to another application."]},
+                )
+            row = recorded(conn, "update", "configuration", repo.update(configuration_id, fields))
+            row = row or current
+    forget_here(configuration_id)
     return answer(row)
+
+
+def _replace_at_once(
+    configuration_id: str, fields: dict[str, Any], application_id: str | None
+) -> dict[str, Any] | None:
+    """Make the usual PUT in one round trip: the configuration is at the version If-Match
+    names (or any, without one) and changes. None for anything else, which the locking
+    path then tells apart: 404, 412, 422, or a no-op answered with the current version."""
+    simple, expected = if_match_version()
+    if not simple:
+        return None
+    repo = ConfigurationRepository(get_conn())  # autocommit: the statement is all or nothing
+    return repo.update_at_version(configuration_id, fields, expected, application_id, new_entry())
 
 
 @blueprint.patch("/configurations/<ulid:configuration_id>")
 def patch_configuration(configuration_id: str):
     """Change some fields; `config` is applied as an RFC 7386 JSON Merge Patch."""
-    changes = ConfigurationPatchSchema().load(json_body(JSON, MERGE_PATCH))
+    changes = patch_schema.load(json_body(JSON, MERGE_PATCH))
     with transaction() as conn:
         repo = ConfigurationRepository(conn)
         current = locked(repo, configuration_id)
@@ -116,6 +170,7 @@ def patch_configuration(configuration_id: str):
         check_config(fields["config"], fields["schema"])  # a new schema checks the current config
         row = recorded(conn, "update", "configuration", repo.update(configuration_id, fields))
         row = row or current
+    forget_here(configuration_id)
     return answer(row)
 
 
@@ -134,4 +189,5 @@ def delete_configuration(configuration_id: str):
         current = locked(repo, configuration_id)
         repo.delete(configuration_id)
         record(conn, "delete", "configuration", configuration_id, current["version"])
+    forget_here(configuration_id)
     return "", 204

@@ -11,6 +11,7 @@ from app.api.common import decode_cursor, page, page_query
 from app.api.conditional import check_if_match
 from app.api.v1.configurations import answer, found
 from app.audit import recorded
+from app.cache import forget_here
 from app.db import get_conn, transaction
 from app.errors import NotFound
 from app.jsondiff import diff
@@ -20,6 +21,10 @@ from app.schemas.versions import DiffQuerySchema, DiffSchema, VersionListSchema,
 from app.validation import check_config
 
 blueprint = Blueprint("versions", __name__)
+list_schema = VersionListSchema()
+version_schema = VersionSchema()
+diff_query_schema = DiffQuerySchema()
+diff_schema = DiffSchema()
 VERSION = "<int(min=1, max=2147483647):version>"  # not a positive int32 → 404
 _VERSION_CURSOR = re.compile(r"[0-9]{1,12}")
 BASE = "/configurations/<ulid:configuration_id>/versions"
@@ -41,20 +46,20 @@ def list_versions(configuration_id: str):
     rows = VersionRepository(conn).page(
         configuration_id, query["limit"], int(before) if before else None
     )
-    return VersionListSchema().dump(page(rows, query["limit"], key="version"))
+    return list_schema.dump(page(rows, query["limit"], key="version"))
 
 
 @blueprint.get(f"{BASE}/{VERSION}")
 def get_version(configuration_id: str, version: int):
     """Answer one version of a configuration."""
     row = VersionRepository(get_conn()).get(configuration_id, version)
-    return VersionSchema().dump(_version_found(row))
+    return version_schema.dump(_version_found(row))
 
 
 @blueprint.get(f"{BASE}/{VERSION}/diff")
 def diff_versions(configuration_id: str, version: int):
     """Answer the JSON Patch from one version's config to another's (`to`, default current)."""
-    to = page_query(DiffQuerySchema())["to"]  # 400 naming `to` when it is not a version number
+    to = page_query(diff_query_schema)["to"]  # 400 naming `to` when it is not a version number
     conn = get_conn()
     current = found(ConfigurationRepository(conn).get(configuration_id))
     versions = VersionRepository(conn)
@@ -62,7 +67,7 @@ def diff_versions(configuration_id: str, version: int):
     to = to or current["version"]
     target = _version_found(versions.get(configuration_id, to))
     patch = diff(source["config"], target["config"])
-    return DiffSchema().dump({"from_": version, "to": to, "patch": patch})
+    return diff_schema.dump({"from_": version, "to": to, "patch": patch})
 
 
 @blueprint.post(f"{BASE}/{VERSION}/restore")
@@ -79,4 +84,5 @@ def restore_version(configuration_id: str, version: int):
         fields.update(comments=old["comments"], config=old["config"])
         row = recorded(conn, "restore", "configuration", repo.update(configuration_id, fields))
         row = row or current
+    forget_here(configuration_id)
     return answer(row)

@@ -1,0 +1,124 @@
+"""The per-process read cache: configurations as rendered answers, and live API tokens.
+
+PostgreSQL stays the source of truth. Every change announces itself with NOTIFY in the
+transaction that makes it (the triggers of migrations 0002 and 0005), and the worker's
+change listener forgets what the change touched before it wakes any watcher. The cache is
+used only while that listener is connected: while it reconnects every read goes to the
+database, and a reconnect starts from empty, since notifications sent meanwhile are lost.
+
+A read that misses notes the cache's generation before it asks the database and keeps what
+it read only if no change was forgotten meanwhile: an answer read before a change can never
+be stored after the change was forgotten. Hits take no lock; stores and forgets do.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Hashable, Iterable
+from typing import Any
+
+from flask import current_app, request
+
+# Owners that are not a configuration id: every by-name key (an application rename or
+# delete moves names) and every token (a revocation or a role change).
+NAMES = "names"
+TOKENS = "tokens"
+ENTRY_OVERHEAD = 200  # bytes per entry besides its value (dict slots, key, tuple)
+
+
+class ReadCache:
+    """Values by key, each owned by the things whose change must forget it."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self.size = 0
+        self.generation = 0  # moves on every forget: stores begun before it are dropped
+        self._entries: dict[Hashable, tuple[Any, tuple[str, ...], int]] = {}
+        self._keys_of: dict[str, set[Hashable]] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: Hashable) -> Any:
+        entry = self._entries.get(key)
+        return None if entry is None else entry[0]
+
+    def put(self, key: Hashable, value: Any, owners: Iterable[str], size: int, generation: int):
+        """Store a value read at `generation`, unless something was forgotten since."""
+        size += ENTRY_OVERHEAD
+        with self._lock:
+            if generation != self.generation or size > self.max_bytes:
+                return
+            self._drop(key)
+            while self._entries and self.size + size > self.max_bytes:
+                self._drop(next(iter(self._entries)))  # the oldest store goes first
+            owners = tuple(owners)
+            self._entries[key] = (value, owners, size)
+            self.size += size
+            for owner in owners:
+                self._keys_of.setdefault(owner, set()).add(key)
+
+    def forget(self, owner: str) -> None:
+        """Drop every value the owner's change may have made stale."""
+        with self._lock:
+            self.generation += 1
+            for key in list(self._keys_of.get(owner, ())):
+                self._drop(key)
+
+    def clear(self) -> None:
+        with self._lock:
+            self.generation += 1
+            self._entries.clear()
+            self._keys_of.clear()
+            self.size = 0
+
+    def _drop(self, key: Hashable) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is None:
+            return
+        _, owners, size = entry
+        self.size -= size
+        for owner in owners:
+            keys = self._keys_of.get(owner)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._keys_of[owner]
+
+
+Load = Callable[[], Any]
+Owners = Callable[[Any], Iterable[str]]
+
+
+def cached(key: Hashable, load: Load, owners: Owners, size: Callable[[Any], int]) -> Any:
+    """Return the value for key: from this worker's cache, else from `load` (None: not
+    stored). `Cache-Control: no-cache` on the request skips the cached copy."""
+    from app.notifications import get_listener
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if not app.config["READ_CACHE"]:
+        return load()
+    listener = get_listener(app)
+    if not listener.connected.is_set():
+        return load()
+    cache = listener.cache
+    if "no-cache" not in request.environ.get("HTTP_CACHE_CONTROL", ""):
+        value = cache.get(key)
+        if value is not None:
+            return value
+    generation = cache.generation
+    value = load()
+    if value is not None:
+        cache.put(key, value, owners(value), size(value), generation)
+    return value
+
+
+def forget_here(*owners: str) -> None:
+    """Forget in this worker, at once, what a write committed here changed, so its next read
+    here cannot be older than the write (other workers forget when the NOTIFY arrives)."""
+    listener = current_app.extensions.get("change_listener")
+    if listener is not None and listener.pid == os.getpid():
+        for owner in owners:
+            listener.cache.forget(owner)
