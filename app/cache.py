@@ -25,6 +25,9 @@ from flask import current_app, request
 NAMES = "names"
 TOKENS = "tokens"
 ENTRY_OVERHEAD = 200  # bytes per entry besides its value (dict slots, key, tuple)
+FOLLOW_SECONDS = 10.0  # longest wait for another thread's load of the same key
+Load = Callable[[], Any]
+Owners = Callable[[Any], Iterable[str]]
 
 
 class ReadCache:
@@ -36,6 +39,7 @@ class ReadCache:
         self.generation = 0  # moves on every forget: stores begun before it are dropped
         self._entries: dict[Hashable, tuple[Any, tuple[str, ...], int]] = {}
         self._keys_of: dict[str, set[Hashable]] = {}
+        self._loading: dict[Hashable, threading.Event] = {}
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -59,6 +63,41 @@ class ReadCache:
             self.size += size
             for owner in owners:
                 self._keys_of.setdefault(owner, set()).add(key)
+
+    def fill(self, key: Hashable, load: Load, owners: Owners, size: Callable[[Any], int]) -> Any:
+        """Load a missing value and store it; threads missing the same key meanwhile wait
+        for that one load (a change wakes a thousand watchers: one database read each
+        worker, not a thousand). A waiter that finds nothing stored loads for itself."""
+        with self._lock:
+            generation = self.generation
+            loading = self._loading.get(key)
+            if loading is None:
+                loading = self._loading[key] = threading.Event()
+                leader = True
+            else:
+                leader = False
+        if not leader:
+            loading.wait(FOLLOW_SECONDS)
+            value = self.get(key)
+            return value if value is not None else self.load(key, load, owners, size)
+        try:
+            return self.load(key, load, owners, size, generation)
+        finally:
+            with self._lock:
+                del self._loading[key]
+            loading.set()
+
+    def load(
+        self, key: Hashable, load: Load, owners: Owners, size: Callable[[Any], int],
+        generation: int | None = None,
+    ) -> Any:  # fmt: skip
+        """Load a value and store it unless something was forgotten since `generation`
+        (by default: now, before loading)."""
+        generation = self.generation if generation is None else generation
+        value = load()
+        if value is not None:
+            self.put(key, value, owners(value), size(value), generation)
+        return value
 
     def forget(self, owner: str) -> None:
         """Drop every value the owner's change may have made stale."""
@@ -88,10 +127,6 @@ class ReadCache:
                     del self._keys_of[owner]
 
 
-Load = Callable[[], Any]
-Owners = Callable[[Any], Iterable[str]]
-
-
 def cached(key: Hashable, load: Load, owners: Owners, size: Callable[[Any], int]) -> Any:
     """Return the value for key: from this worker's cache, else from `load` (None: not
     stored). `Cache-Control: no-cache` on the request skips the cached copy."""
@@ -104,15 +139,10 @@ def cached(key: Hashable, load: Load, owners: Owners, size: Callable[[Any], int]
     if not listener.connected.is_set():
         return load()
     cache = listener.cache
-    if "no-cache" not in request.environ.get("HTTP_CACHE_CONTROL", ""):
-        value = cache.get(key)
-        if value is not None:
-            return value
-    generation = cache.generation
-    value = load()
-    if value is not None:
-        cache.put(key, value, owners(value), size(value), generation)
-    return value
+    if "no-cache" in request.environ.get("HTTP_CACHE_CONTROL", ""):
+        return cache.load(key, load, owners, size)
+    value = cache.get(key)
+    return value if value is not None else cache.fill(key, load, owners, size)
 
 
 def forget_here(*owners: str) -> None:

@@ -261,3 +261,61 @@ def test_concurrent_stores_and_forgets_keep_the_books_straight():
     kept = sum(300 for _ in cache._entries)
     assert cache.size == kept <= 50_000
     assert set().union(*cache._keys_of.values()) == set(cache._entries)
+
+
+def test_threads_missing_one_key_together_wait_for_one_load():
+    cache = ReadCache(1 << 20)
+    started, release = threading.Event(), threading.Event()
+    loads: list[int] = []
+
+    def load() -> str:
+        loads.append(1)
+        started.set()
+        release.wait(5)
+        return "fresh"
+
+    results: list[str] = []
+
+    def read() -> None:
+        results.append(cache.fill(("id", "c1"), load, lambda _: ("c1",), lambda _: 5))
+
+    leader = threading.Thread(target=read)
+    leader.start()
+    assert started.wait(5)
+    followers = [threading.Thread(target=read) for _ in range(20)]
+    for thread in followers:
+        thread.start()
+    time.sleep(0.05)  # let the followers reach their wait
+    release.set()
+    for thread in [leader, *followers]:
+        thread.join(5)
+    assert results == ["fresh"] * 21 and len(loads) == 1
+
+
+def test_a_waiter_loads_for_itself_when_the_shared_load_was_outdated():
+    cache = ReadCache(1 << 20)
+    started, release = threading.Event(), threading.Event()
+    answers = iter(["before the change", "after the change"])
+
+    def load() -> str:
+        started.set()
+        release.wait(5)
+        return next(answers)
+
+    results: list[str] = []
+    leader = threading.Thread(
+        target=lambda: results.append(cache.fill("k", load, lambda _: ("c1",), lambda _: 1))
+    )
+    leader.start()
+    assert started.wait(5)
+    cache.forget("c1")  # the change arrives while the first load is on its way
+    follower = threading.Thread(
+        target=lambda: results.append(cache.fill("k", load, lambda _: ("c1",), lambda _: 1))
+    )
+    follower.start()
+    time.sleep(0.05)
+    release.set()
+    leader.join(5)
+    follower.join(5)
+    assert sorted(results) == ["after the change", "before the change"]
+    assert cache.get("k") == "after the change"

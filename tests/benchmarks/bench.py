@@ -34,6 +34,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     add("--threads", type=int, default=2, help="wrk threads for the read cases")
     add("--cases", default=",".join(cases.ORDER), help="comma-separated, from: %(default)s")
     add("--watchers", type=int, default=1000, help="idle long polls in the watch case")
+    add("--watch-rate", type=int, default=1000, help="GETs per second while the watchers wait "
+        "(a latency target needs a load below capacity; 0: as fast as answered)")  # fmt: skip
     add("--soak", type=float, default=0.0, help="extra GET-by-name seconds sampling worker RSS")
     add("--workers", type=int, help="GUNICORN_WORKERS (default: gunicorn.conf.py's 2 x cores + 1)")
     add("--gunicorn-threads", type=int, help="GUNICORN_THREADS (default: gunicorn.conf.py's)")

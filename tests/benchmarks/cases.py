@@ -44,7 +44,8 @@ class Context:
             "get_name": "GET by name", "revalidate": "GET by name, If-None-Match (304)",
             "get_id_spread": f"GET by id, spread over {len(self.seeded.reads):,} (cache misses)",
             "list_first": "list page, depth 0", "list_deep": f"list page, depth {depth}",
-            "put": "PUT with If-Match", "watch": f"GET by name, {watchers} watchers parked",
+            "put": "PUT with If-Match",
+            "watch": f"GET by name at {self.args.watch_rate:,} req/s, {watchers} watchers parked",
             "soak": f"soak: GET by name for {self.args.soak:g} s",
         }[case]  # fmt: skip
 
@@ -159,6 +160,7 @@ def _watch(ctx: Context) -> Result:
         f"/api/v1/configurations/{row[1]}", json.dumps(body).encode(),
     )  # fmt: skip
     load, _ = read_load(ctx, "watch")
+    load.rate = ctx.args.watch_rate
     result, extra = asyncio.run(
         watchers.run(ctx.app, ctx.wrk, ctx.seeded.dsn, load, watched, ctx.auth,
                      ctx.args.watchers, ctx.args.duration)

@@ -28,6 +28,7 @@ class Load:
     headers: dict[str, str]
     connections: int
     threads: int
+    rate: int = 0  # requests per second in all (0: as fast as the server answers)
 
 
 @dataclass
@@ -74,10 +75,13 @@ def command(wrk: str | None, url: str, load: Load, seconds: float) -> list[str]:
         base = [sys.executable, "-m", "tests.benchmarks.pyload", "--script", load.script]
         return [*base, "-c", str(load.connections), "-d", str(seconds), *headers,
                 url, str(load.targets)]  # fmt: skip
+    script, pace = load.script, []
+    if load.rate:  # paced.lua waits this long before each request of a connection
+        script, pace = "paced", [f"{load.connections * 1000 / load.rate:.0f}"]
     return [
         wrk, "-t", str(load.threads), "-c", str(load.connections), "-d", f"{seconds:g}s",
-        "--timeout", WRK_TIMEOUT, "-s", str(HERE / f"{load.script}.lua"), *headers,
-        url, "--", str(load.targets),
+        "--timeout", WRK_TIMEOUT, "-s", str(HERE / f"{script}.lua"), *headers,
+        url, "--", str(load.targets), *pace,
     ]  # fmt: skip
 
 
