@@ -1,7 +1,7 @@
 # Config Service developer commands. Everything runs from a virtualenv in .venv,
 # created on first use and re-synced whenever requirements*.txt change.
 #
-#   make run          serve on http://127.0.0.1:8000 (embedded PostgreSQL unless DATABASE_URL is set)
+#   make run          serve on http://$GUNICORN_BIND (127.0.0.1:8000; embedded PostgreSQL unless DATABASE_URL is set)
 #   make test         run the test suite (ARGS="-k name -x" passes options to pytest)
 #   make lint         ruff check + ruff format --check
 #   make tox          the suite on Python 3.10-3.13, in parallel
@@ -48,8 +48,9 @@ run: $(STAMP)
 	@DATABASE_URL="$$($(VENV_PY) -m app.devdb)" || exit 1; \
 	export DATABASE_URL; \
 	$(VENV)/bin/flask --app wsgi migrate || exit 1; \
-	$(VENV)/bin/flask --app wsgi tokens bootstrap || exit 1; \
-	echo "Config Service on http://127.0.0.1:8000 - try: curl -s http://127.0.0.1:8000/healthz"; \
+	URL="http://$${GUNICORN_BIND:-127.0.0.1:8000}"; \
+	$(VENV)/bin/flask --app wsgi tokens bootstrap --url "$$URL" || exit 1; \
+	echo "Config Service on $$URL - try: curl -s $$URL/healthz"; \
 	exec $(VENV)/bin/gunicorn -c gunicorn.conf.py wsgi:app
 
 test: $(STAMP)

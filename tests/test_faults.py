@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import signal
 import threading
 import time
@@ -272,6 +273,18 @@ def sessions(database: str) -> list[Session]:
         conn.close()
 
 
+def watchers_parked(server: Gunicorn) -> float:
+    """Return watchers_waiting from /metrics (each worker refreshes it once a second)."""
+    conn = server.connection(timeout=CLIENT_TIMEOUT)
+    try:
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+    finally:
+        conn.close()
+    match = re.search(r"^watchers_waiting (\S+)$", text, re.MULTILINE)
+    return float(match.group(1)) if match else 0.0
+
+
 def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> float:
     """Poll until `condition` holds; return when it did (fail after `timeout` seconds)."""
     deadline = time.monotonic() + timeout
@@ -445,9 +458,10 @@ def test_a_killed_worker_is_replaced_and_no_acknowledged_write_is_lost(
 
 
 def get_kept_alive(conn: http.client.HTTPConnection, path: str) -> Call:
-    """GET on an open keep-alive connection (so on the same worker every time)."""
+    """GET from the database (not the worker's cache) on an open keep-alive connection (so
+    on the same worker every time)."""
     result = Call("GET", path, time.monotonic())
-    conn.request("GET", path)
+    conn.request("GET", path, headers={"Cache-Control": "no-cache"})
     response = conn.getresponse()
     raw = response.read()
     result.finished, result.status = time.monotonic(), response.status
@@ -508,15 +522,11 @@ def test_sigterm_finishes_in_flight_requests_and_ends_long_polls(
         _, configuration = seed(server)
         path = f"{API}/{configuration['id']}"
         watcher = pool.submit(call, server, "GET", path, If_None_Match='"1"', Prefer="wait=20")
-        wait_until(
-            lambda: any(s.application == "config-service-listener" for s in sessions(database)),
-            10,
-            "listener",
-        )
-        time.sleep(0.3)  # the watcher subscribes right after the listener starts
+        wait_until(lambda: watchers_parked(server) >= 1, 10, "parked watcher")
         with locker.cursor() as cur:
             cur.execute("LOCK TABLE configurations IN ACCESS EXCLUSIVE MODE")
-        blocked = pool.submit(call, server, "GET", path)
+        # no-cache: a cached answer would not wait for the lock at all
+        blocked = pool.submit(call, server, "GET", path, Cache_Control="no-cache")
         wait_until(
             lambda: any(s.waiting_on == "Lock" for s in sessions(database)), 10, "blocked GET"
         )

@@ -26,14 +26,15 @@ PARTS = {
     "Flask: teardown (gives the connection back)": "Flask.do_teardown_request",
     "Flask: URL routing": "MapAdapter.match",
     "logs: request id and log line": "(app/logs.py",
-    "metrics: prometheus-client (multiprocess files)": "(app/metrics.py",
+    "metrics: per-thread tallies": "(app/metrics.py",
     "auth: authenticate (all)": "authenticate (app/auth.py",
-    "auth: token SELECT round trip": "TokenRepository.find_active",
+    "auth: token SELECT round trip (cache misses)": "TokenRepository.find_active",
+    "read cache: lookups (token and configuration)": "cached (app/cache.py",
     "pool: borrow and return a connection": "ConnectionPool.",
     "view: get_configuration_by_name (all)": "get_configuration_by_name",
-    "view: configuration SELECT round trip": "ConfigurationRepository.",
-    "view: marshmallow dump": "Schema.dump",
-    "Flask: make_response / JSON encoding": "Flask.make_response",
+    "view: configuration SELECT round trip (cache misses)": "ConfigurationRepository.",
+    "view: render the answer (cache misses)": "render (app/api/v1/configurations.py",
+    "view: build the Response": "answer (app/api/v1/configurations.py",
 }
 
 
