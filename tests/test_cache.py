@@ -190,6 +190,7 @@ def test_a_lost_listener_empties_the_cache_and_reads_go_to_the_database(workers,
         cur.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
             " WHERE application_name = 'config-service-listener' AND pid <> pg_backend_pid()"
+            " AND datname = current_database()"  # not the listeners of other test sessions
         )
     within_deadline(lambda: not listener.connected.is_set() or len(listener.cache) == 0)
     write_unannounced(
