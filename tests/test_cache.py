@@ -264,6 +264,15 @@ def test_concurrent_stores_and_forgets_keep_the_books_straight():
     assert set().union(*cache._keys_of.values()) == set(cache._entries)
 
 
+def waiting_for_load(cache: ReadCache, key: Any, count: int) -> None:
+    """Poll until `count` threads wait on the load of `key` (the Event's waiter list)."""
+    loading = cache._loading[key]
+    deadline = time.monotonic() + 5
+    while len(loading._cond._waiters) < count:  # type: ignore[attr-defined]
+        assert time.monotonic() < deadline, "the threads never waited for the load"
+        time.sleep(0.001)  # polling interval
+
+
 def test_threads_missing_one_key_together_wait_for_one_load():
     cache = ReadCache(1 << 20)
     started, release = threading.Event(), threading.Event()
@@ -286,7 +295,7 @@ def test_threads_missing_one_key_together_wait_for_one_load():
     followers = [threading.Thread(target=read) for _ in range(20)]
     for thread in followers:
         thread.start()
-    time.sleep(0.05)  # let the followers reach their wait
+    waiting_for_load(cache, ("id", "c1"), 20)
     release.set()
     for thread in [leader, *followers]:
         thread.join(5)
@@ -314,7 +323,7 @@ def test_a_waiter_loads_for_itself_when_the_shared_load_was_outdated():
         target=lambda: results.append(cache.fill("k", load, lambda _: ("c1",), lambda _: 1))
     )
     follower.start()
-    time.sleep(0.05)
+    waiting_for_load(cache, "k", 1)
     release.set()
     leader.join(5)
     follower.join(5)
