@@ -7,16 +7,19 @@ within a second, through the NOTIFY the change sent.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
 
 from app.cache import NAMES, TOKENS, ReadCache
-from app.notifications import get_listener
+from app.notifications import CHANNEL, get_listener
 from app.tokens import create_token
 from tests.conftest import (
+    CACHE_DEADLINE,
     assert_problem,
     create_application,
     create_configuration,
@@ -39,7 +42,7 @@ def workers(app: Any, make_app: Any, app_settings: dict[str, Any]) -> tuple[Any,
 
 
 @pytest.fixture
-def stored(workers: tuple[Any, Any]) -> dict[str, Any]:
+def stored(workers: tuple[Any, Any], db: Any) -> dict[str, Any]:
     """A configuration read by id and by name in both workers, so both have cached it."""
     client = workers[0].test_client()
     application = create_application(client, "billing")
@@ -49,14 +52,28 @@ def stored(workers: tuple[Any, Any]) -> dict[str, Any]:
         "name": f"{API}/applications/by-name/billing/configurations/db",
     }
 
-    def both_cached(worker: Any) -> bool:  # once the creation's own NOTIFY has come by
+    # The creation's own NOTIFY would forget what is read before it comes by.
+    heard_every_change(db, *workers)
+    for worker in workers:
         for path in paths.values():
             assert worker.test_client().get(path).get_json()["config"] == {"pool": 5}
-        return len(cache_of(worker)) == 2
-
-    for worker in workers:
-        within_deadline(lambda worker=worker: both_cached(worker))
+        assert len(cache_of(worker)) == 2
     return {**configuration, "paths": paths, "application": application}
+
+
+def heard_every_change(db: Any, *apps: Any) -> None:
+    """Wait until each app's listener has handled every NOTIFY committed so far.
+
+    PostgreSQL delivers notifications in commit order, so once a marker sent now has
+    arrived, everything committed before it has been handled too.
+    """
+    marker = f"marker-{os.urandom(4).hex()}"
+    with ExitStack() as stack:
+        heard = [stack.enter_context(get_listener(app).subscribe(marker)) for app in apps]
+        with db.cursor() as cur:
+            cur.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{marker} 0"))
+        for event in heard:
+            assert event.wait(CACHE_DEADLINE), "the marker NOTIFY did not arrive in time"
 
 
 def version_in(worker: Any, path: str) -> int | None:
