@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg2
+import pytest
 from psycopg2.extensions import make_dsn, parse_dsn
 
 # `*` forwards every database name (each session makes its own) to the test server.
@@ -116,6 +117,16 @@ def routing_through(bouncer: PgBouncer) -> Iterator[None]:
 
 def installed() -> bool:
     return shutil.which("pgbouncer") is not None or Path(PGBOUNCER).is_file()
+
+
+def require_pgbouncer() -> None:
+    """Skip the calling test when pgbouncer is missing; in CI (CI set) fail it instead."""
+    if installed():
+        return
+    message = "pgbouncer is not installed (apt-get install pgbouncer)"
+    if os.environ.get("CI", "").lower() not in ("", "0", "false"):
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 def _start(upstream: str, settings: dict[str, int]) -> PgBouncer:

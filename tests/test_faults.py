@@ -24,8 +24,7 @@ import pytest
 
 from app import migrations
 from tests.conftest import MIGRATIONS_DIR
-from tests.pgbouncer import installed as pgbouncer_installed
-from tests.pgbouncer import running_pgbouncer
+from tests.pgbouncer import require_pgbouncer, running_pgbouncer
 from tests.pgcluster import PgCluster
 from tests.servers import Gunicorn, _workers_accepting, running_gunicorn
 
@@ -186,8 +185,7 @@ def reached(via: str, cluster: PgCluster, database: str) -> Iterator[str]:
     if via == "direct":
         yield database
         return
-    if not pgbouncer_installed():
-        pytest.skip("pgbouncer is not installed (apt-get install pgbouncer)")
+    require_pgbouncer()
     # A client waits for a server connection up to query_wait_timeout (checked about once a
     # second): while PostgreSQL is down that is how long a request takes to fail, so keep it
     # below DB_CONNECT_TIMEOUT.

@@ -16,7 +16,7 @@ from app import create_app
 from app.db import close_pool, get_pool
 from app.notifications import get_listener, stop_listener
 from tests.conftest import create_application, create_configuration, server_dsn
-from tests.pgbouncer import PgBouncer, installed, running_pgbouncer
+from tests.pgbouncer import PgBouncer, require_pgbouncer, running_pgbouncer
 
 UNREACHABLE = "postgresql://postgres@127.0.0.1:1/none"
 
@@ -24,8 +24,7 @@ UNREACHABLE = "postgresql://postgres@127.0.0.1:1/none"
 @pytest.fixture(scope="module")
 def single() -> Iterator[PgBouncer]:
     """A PgBouncer of our own with one server connection, so every client shares it."""
-    if not installed():
-        pytest.skip("pgbouncer is not installed (apt-get install pgbouncer)")
+    require_pgbouncer()
     with running_pgbouncer(server_dsn(), pool_size=1) as bouncer:
         yield bouncer
 
