@@ -20,6 +20,8 @@ from typing import Any
 
 from flask import current_app, request
 
+from app.metrics import count_cache_lookup
+
 # Owners that are not a configuration id: every by-name key (an application rename or
 # delete moves names) and every token (a revocation or a role change).
 NAMES = "names"
@@ -134,15 +136,22 @@ def cached(key: Hashable, load: Load, owners: Owners, size: Callable[[Any], int]
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     if not app.config["READ_CACHE"]:
+        count_cache_lookup(app, "bypass")
         return load()
     listener = get_listener(app)
     if not listener.connected.is_set():
+        count_cache_lookup(app, "bypass")
         return load()
     cache = listener.cache
     if "no-cache" in request.environ.get("HTTP_CACHE_CONTROL", ""):
+        count_cache_lookup(app, "bypass")
         return cache.load(key, load, owners, size)
     value = cache.get(key)
-    return value if value is not None else cache.fill(key, load, owners, size)
+    if value is not None:
+        count_cache_lookup(app, "hit")
+        return value
+    count_cache_lookup(app, "miss")
+    return cache.fill(key, load, owners, size)
 
 
 def forget_here(*owners: str) -> None:

@@ -7,8 +7,9 @@ to files there and a scrape, answered by any worker, adds them all up. Without i
 A request only adds to plain counters of its own thread: no database round trip, no lock
 (prometheus-client takes a lock per increment). A thread in each worker moves those tallies
 into the metrics once a second, as it copies the gauges (pool connections in use, threads
-waiting for one, long-poll watchers) from the pool and the listener; a scrape does the same
-for the worker that answers it, so other workers' figures lag by at most a second.
+waiting for one, long-poll watchers, read cache size) from the pool and the listener; a
+scrape does the same for the worker that answers it, so other workers' figures lag by at
+most a second.
 """
 
 from __future__ import annotations
@@ -62,13 +63,21 @@ class Metrics:
         self.pool_in_use = self._live_gauge("db_pool_connections_in_use", "Connections lent out.")
         self.pool_waiting = self._live_gauge("db_pool_waiting", "Threads waiting for a connection.")
         self.watchers = self._live_gauge("watchers_waiting", "Requests waiting for a change.")
+        self.cache_lookups = Counter(
+            "read_cache_lookups_total",
+            "Reads of configurations and tokens: hit (from the worker's cache), miss (loaded"
+            " from PostgreSQL and kept), bypass (no-cache, cache off, or not listening).",
+            ["result"], registry=registry,
+        )  # fmt: skip
+        self.cache_entries = self._live_gauge("read_cache_entries", "Values in the read caches.")
+        self.cache_bytes = self._live_gauge("read_cache_bytes", "Estimated size of the caches.")
         self.sampler_pid: int | None = None  # the process whose sampler thread runs
         self.stopped = threading.Event()  # set to end the sampler (tests; workers just exit)
         self.tallies = _Tallies()
 
     def flush(self) -> None:
         """Add what every thread tallied since the last flush to the metrics."""
-        self.tallies.flush(self.requests, self.duration)
+        self.tallies.flush(self.duration)
 
     def _live_gauge(self, name: str, documentation: str) -> Gauge:
         # livesum: add up the live workers' values; a dead worker's file is dropped.
@@ -85,6 +94,8 @@ class Metrics:
         self.pool_waiting.set(pool.waiting if mine else 0)
         live = listener is not None and listener.pid == here
         self.watchers.set(listener.waiting if live else 0)
+        self.cache_entries.set(len(listener.cache) if live else 0)
+        self.cache_bytes.set(listener.cache.size if live else 0)
 
     def exposition(self) -> bytes:
         """Return the text exposition: every worker's files, or this process's registry."""
@@ -110,6 +121,13 @@ def record_db_error() -> None:
         metrics.db_errors.inc()
 
 
+def count_cache_lookup(app: Flask, result: str) -> None:
+    """Count one read cache lookup: "hit", "miss" or "bypass"."""
+    metrics = app.extensions.get("metrics")
+    if metrics is not None:
+        metrics.tallies.count(metrics.cache_lookups, result)
+
+
 def _started() -> None:
     g.metrics_started = time.perf_counter()
     app = current_app._get_current_object()  # type: ignore[attr-defined]
@@ -125,12 +143,15 @@ def _finished(response: Response) -> Response:
     method = req.method if req.method in METHODS else OTHER_METHOD
     started = g.get("metrics_started")
     seconds = time.perf_counter() - started if started is not None else None
-    current_app.extensions["metrics"].tallies.add(method, route, response.status_code, seconds)
+    metrics: Metrics = current_app.extensions["metrics"]
+    metrics.tallies.count(metrics.requests, method, route, str(response.status_code))
+    if seconds is not None:
+        metrics.tallies.observe(method, route, seconds)
     return response
 
 
 class _Tallies:
-    """Counts of each thread's requests, read (never written) by whoever flushes.
+    """Each thread's counts and request durations, read (never written) by whoever flushes.
 
     Each thread writes only its own dicts, so adding takes no lock; a flush copies them
     (dict.copy and list() are atomic under the GIL) and adds the growth since its last copy.
@@ -140,7 +161,8 @@ class _Tallies:
         self._local = threading.local()
         self._register = threading.Lock()  # taken once per thread, when its books are made
         self._flushing = threading.Lock()
-        # Per thread: request counts, durations, and what of each was flushed already.
+        # Per thread: counts by (counter, labels), request durations by (method, route), and
+        # what of each was flushed already.
         self._books: list[tuple[dict, dict, dict, dict]] = []
 
     def _mine(self) -> tuple[dict, dict, dict, dict]:
@@ -151,26 +173,29 @@ class _Tallies:
                 self._books.append(books)
         return books
 
-    def add(self, method: str, route: str, status: int, seconds: float | None) -> None:
-        counts, durations, _, _ = self._mine()
-        key = (method, route, str(status))
+    def count(self, counter: Counter, *labels: str) -> None:
+        counts = self._mine()[0]
+        key = (counter, labels)
         counts[key] = counts.get(key, 0) + 1
-        if seconds is not None:
-            # (method, route) -> observations per bucket (the last one +Inf), then their sum
-            row = durations.get((method, route))
-            if row is None:
-                row = durations[(method, route)] = [0] * (len(BUCKETS) + 2)
-            row[bisect_left(BUCKETS, seconds)] += 1  # le: a value on a bound is in its bucket
-            row[-1] += seconds
 
-    def flush(self, requests: Counter, duration: Histogram) -> None:
+    def observe(self, method: str, route: str, seconds: float) -> None:
+        durations = self._mine()[1]
+        # (method, route) -> observations per bucket (the last one +Inf), then their sum
+        row = durations.get((method, route))
+        if row is None:
+            row = durations[(method, route)] = [0] * (len(BUCKETS) + 2)
+        row[bisect_left(BUCKETS, seconds)] += 1  # le: a value on a bound is in its bucket
+        row[-1] += seconds
+
+    def flush(self, duration: Histogram) -> None:
         with self._register:
             every_thread = list(self._books)
         with self._flushing:
             for counts, durations, counted, timed in every_thread:
                 for key, count in counts.copy().items():
                     if count != counted.get(key, 0):
-                        requests.labels(*key).inc(count - counted.get(key, 0))
+                        counter, labels = key
+                        counter.labels(*labels).inc(count - counted.get(key, 0))
                         counted[key] = count
                 for key, row in durations.copy().items():
                     row, before = list(row), timed.get(key) or [0] * len(row)

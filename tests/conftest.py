@@ -10,6 +10,7 @@ from typing import Any
 
 import psycopg2
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from psycopg2 import sql
 from psycopg2.extensions import make_dsn
 from psycopg2.extras import RealDictCursor
@@ -180,6 +181,24 @@ def _empty_tables(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 # Helpers the API tests share.
+
+
+def scrape(client: Any) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Return every sample of /metrics as {(name, sorted labels): value}."""
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.mimetype == "text/plain"
+    return parse_metrics(response.get_data(as_text=True))
+
+
+def parse_metrics(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Parse the Prometheus text format into {(name, sorted labels): value}."""
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
 
 CACHE_DEADLINE = 1.0  # seconds another worker may keep a stale cached answer after a change
 

@@ -24,6 +24,7 @@ from tests.conftest import (
     create_application,
     create_configuration,
     listening,
+    scrape,
     within_deadline,
 )
 
@@ -139,6 +140,36 @@ def test_read_cache_off_reads_the_database_every_time(make_app, app_settings, db
     )
     assert client.get(path).get_json()["comments"] == "seen"
     assert len(cache_of(application)) == 0
+    assert lookups(client) == {"hit": 0, "miss": 0, "bypass": 2}
+
+
+def lookups(client: Any) -> dict[str, float]:
+    samples = scrape(client)
+    return {
+        result: samples.get(("read_cache_lookups_total", (("result", result),)), 0.0)
+        for result in ("hit", "miss", "bypass")
+    }
+
+
+def test_lookups_are_counted_and_the_cache_size_shown(workers, stored):
+    here = workers[0]
+    client = here.test_client()
+    path = stored["paths"]["id"]
+    before = lookups(client)
+    assert client.get(path).status_code == 200  # cached by the fixture
+    assert client.get(path, headers={"Cache-Control": "no-cache"}).status_code == 200
+    cache_of(here).forget(stored["id"])
+    assert client.get(path).status_code == 200  # loaded again...
+    assert client.get(path).status_code == 200  # ...and kept
+    after = lookups(client)
+    assert {result: after[result] - before[result] for result in after} == {
+        "hit": 2,
+        "miss": 1,
+        "bypass": 1,
+    }
+    samples = scrape(client)
+    assert samples[("read_cache_entries", ())] == len(cache_of(here)) == 1  # by name: forgotten
+    assert samples[("read_cache_bytes", ())] == cache_of(here).size > 0
 
 
 def test_deletes_renames_and_truncates_are_forgotten(workers, stored, db):

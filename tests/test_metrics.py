@@ -11,32 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from app import create_app
+from app.cache import ENTRY_OVERHEAD, ReadCache
 from app.db import ConnectionPool, connection_kwargs
-from tests.conftest import create_application
+from tests.conftest import create_application, parse_metrics, scrape
 from tests.servers import running_gunicorn
 
 UNKNOWN_ID = "01ARZ3NDEKTSV4RRFFQ69G5FAV"
 ONE_APPLICATION = "/api/v1/applications/<ulid:application_id>"
-
-
-def scrape(client: Any) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Return every sample of /metrics as {(name, sorted labels): value}."""
-    response = client.get("/metrics")
-    assert response.status_code == 200
-    assert response.mimetype == "text/plain"
-    return parse(response.get_data(as_text=True))
-
-
-def parse(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Parse the Prometheus text format into {(name, sorted labels): value}."""
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
 
 
 def requests(samples: dict, method: str, route: str, status: int) -> float:
@@ -95,11 +78,15 @@ class _Counted:
 
 def test_gauges_read_this_process_pool_and_listener(app: Any, client: Any) -> None:
     app.extensions["db_pool"] = _Counted(in_use=3, waiting=2)
-    app.extensions["change_listener"] = _Counted(waiting=4)
+    cache = ReadCache(1 << 20)
+    cache.put(("id", "c1"), "body", ("c1",), 300, cache.generation)
+    app.extensions["change_listener"] = _Counted(waiting=4, cache=cache)
     samples = scrape(client)
     assert samples[("db_pool_connections_in_use", ())] == 3
     assert samples[("db_pool_waiting", ())] == 2
     assert samples[("watchers_waiting", ())] == 4
+    assert samples[("read_cache_entries", ())] == 1
+    assert samples[("read_cache_bytes", ())] == cache.size == 300 + ENTRY_OVERHEAD
     app.extensions["db_pool"] = _Counted(in_use=5, waiting=0)
     app.extensions["db_pool"].pid = -1  # a pool inherited through fork is not ours
     assert scrape(client)[("db_pool_connections_in_use", ())] == 0
@@ -163,7 +150,7 @@ def scrape_server(port: int) -> dict:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
         conn.request("GET", "/metrics", headers={"Connection": "close"})
-        return parse(conn.getresponse().read().decode())
+        return parse_metrics(conn.getresponse().read().decode())
     finally:
         conn.close()
 
