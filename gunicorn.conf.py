@@ -25,11 +25,14 @@ if METRICS_DIR_MADE:
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1))
 # gthread: a long-poll watcher holds a thread (not a database connection) while it
-# waits, so each worker needs many threads; idle ones cost a small stack each.
+# waits, so each worker needs many threads; they are started only when needed, and an
+# idle one costs a small stack. Connections do not spread evenly over the workers: with
+# 256, 1,000 watchers on 5 workers filled one worker's threads in 3 of 4 benchmark runs,
+# and requests it had accepted waited for a watcher to finish (a GET p99 of 5.4 s).
 worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "256"))
-# Accept no more connections than the worker can serve at once (plus keep-alive
-# headroom), so a busy worker leaves new connections to the others.
+threads = int(os.environ.get("GUNICORN_THREADS", "512"))
+# A worker stops accepting at this many connections (keep-alive ones included); the 64
+# over `threads` are headroom for idle keep-alive connections.
 worker_connections = threads + 64
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
