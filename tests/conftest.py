@@ -16,6 +16,7 @@ from psycopg2.extensions import make_dsn
 from psycopg2.extras import RealDictCursor
 
 from app import create_app, migrations
+from app.notifications import TABLE_TRUNCATED
 from app.settings import PROJECT_ROOT
 from tests.pgbouncer import PgBouncer, routing_through, running_pgbouncer, through_pgbouncer
 
@@ -175,7 +176,7 @@ def _empty_tables(request: pytest.FixtureRequest) -> Iterator[None]:
             cur.execute("SET session_replication_role = replica")
             for table in tables:
                 cur.execute(sql.SQL("DELETE FROM {}").format(table))
-            cur.execute("SELECT pg_notify('cache_reset', '')")
+            cur.execute("SELECT pg_notify(%s, '')", (TABLE_TRUNCATED,))
     finally:
         conn.close()
 
