@@ -5,51 +5,59 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
-from werkzeug.routing import BaseConverter
+from flask.json.provider import DefaultJSONProvider
+
+from app.web.transport import START_RESPONSE
 
 
-class UlidConverter(BaseConverter):
-    """Match a ULID path segment in either case; anything else is a 404."""
+class SchemaOrderJSON(DefaultJSONProvider):
+    """JSON answers keep the schemas' field order (id first, timestamps last)."""
 
-    # Refuse non-ULIDs in the regex itself: a converter that raises after matching
-    # would let werkzeug answer 405 (from the GET rule's methods) instead of 404.
-    regex = "[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}"
-
-    def to_python(self, value: str) -> str:
-        return value.upper()
+    sort_keys = False
 
 
 class ConfigService(Flask):
     """Flask, knowing that every view and hook of the service is synchronous."""
+
+    json_provider_class = SchemaOrderJSON
 
     def ensure_sync(self, func: Any) -> Any:
         # Flask asks inspect.iscoroutinefunction of each hook and the view on every request
         # (seven times for a read: several % of a cached one); nothing here is async.
         return func
 
+    def wsgi_app(self, environ: dict[str, Any], start_response: Any) -> Any:
+        # app.web.transport may have to ask the server to close the connection.
+        environ[START_RESPONSE] = start_response
+        return super().wsgi_app(environ, start_response)
+
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """Build the service: settings, logging, database, routes, errors, commands."""
-    from app import auth, db, metrics, openapi
-    from app.api import ops
-    from app.api.v1 import register_blueprints
+    from app import db, openapi, worker
+    from app.api import register_blueprints
     from app.cli import register_commands
-    from app.errors import register_error_handlers
-    from app.logs import configure_logging
     from app.settings import load_settings
+    from app.web import auth, fastpath, metrics, transport
+    from app.web.converters import UlidConverter
+    from app.web.errors import register_error_handlers
+    from app.web.logs import configure_logging
 
     app = ConfigService(__name__, static_folder=None)
     app.config.update(load_settings(overrides))
-    app.json.sort_keys = False  # keep the schemas' field order
     app.url_map.converters["ulid"] = UlidConverter
-    app.extensions["migration_files"] = ops.migration_files(app.config["MIGRATIONS_DIR"])
+    # werkzeug would answer `/api//v1/...` with a 308 to an absolute URL built from the Host
+    # header; an API client gains nothing from it: such a path is a 404 like any unknown one.
+    app.url_map.merge_slashes = False
     configure_logging(app)
     db.init_app(app)
     auth.init_app(app)
-    app.register_blueprint(ops.blueprint)
     register_blueprints(app)
     openapi.init_app(app)
     metrics.init_app(app)
+    transport.init_app(app)
+    worker.init_app(app)
     register_error_handlers(app)
     register_commands(app)
+    fastpath.init_app(app)
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -19,11 +20,15 @@ class SettingsError(Exception):
 
 
 def _integer(low: int, high: int | None = None) -> Callable[[str], int]:
+    bound = f"between {low} and {high}" if high is not None else f"of at least {low}"
+
     def parse(raw: str) -> int:
-        value = int(raw)
-        if value < low or (high is not None and value > high):
-            bound = f"between {low} and {high}" if high is not None else f"at least {low}"
-            raise ValueError(f"must be {bound}")
+        try:
+            value = int(raw)
+        except ValueError:
+            value = None
+        if value is None or value < low or (high is not None and value > high):
+            raise ValueError(f"must be an integer {bound}")
         return value
 
     return parse
@@ -51,6 +56,13 @@ def _text(raw: str) -> str:
     return raw
 
 
+def _networks(raw: str) -> tuple[Any, ...]:
+    try:
+        return tuple(ipaddress.ip_network(part.strip()) for part in raw.split(",") if part.strip())
+    except ValueError:
+        raise ValueError("must be comma-separated IP addresses or CIDR networks") from None
+
+
 def _dsn(raw: str) -> str:
     try:
         parse_dsn(raw)
@@ -69,12 +81,21 @@ SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "DB_CONNECT_TIMEOUT": ("5", _integer(1, 300)),
     "DB_STATEMENT_TIMEOUT_MS": ("5000", _integer(0)),
     "MAX_CONTENT_LENGTH": ("1048576", _integer(1)),
+    "MAX_PAGE_BYTES": ("4194304", _integer(1)),  # a list page ends once its documents pass it
     "LOG_LEVEL": ("INFO", lambda raw: _choice("debug", "info", "warning", "error")(raw).upper()),
     "LOG_FORMAT": ("json", _choice("json", "text")),
-    "MIGRATIONS_DIR": (str(PROJECT_ROOT / "migrations"), _text),
-    "AUTH_ENABLED": ("true", _boolean),  # bearer tokens on /api/v1 (section 7)
+    "MIGRATIONS_DIR": (str(Path(__file__).resolve().parent / "migrations"), _text),
+    "AUTH_ENABLED": ("true", _boolean),  # bearer tokens on /api/v1
     "READ_CACHE": ("true", _boolean),  # per-worker cache of reads, kept current by NOTIFY
     "READ_CACHE_MB": ("64", _integer(1, 65536)),
+    # answer cached configuration reads ahead of Flask's routing and hooks (app/web/fastpath.py)
+    "FAST_PATH": ("true", _boolean),
+    # CPU one JSON Schema check may use; past it the write is refused (422), the worker freed.
+    "SCHEMA_CHECK_BUDGET_MS": ("250", _integer(10, 10000)),
+    # 401s one client address may earn in 10 s before it gets 429s
+    "AUTH_FAILURES_ALLOWED": ("20", _integer(1, 1_000_000)),
+    # proxies whose X-Forwarded-For names the client (comma-separated IPs or CIDRs)
+    "TRUSTED_PROXIES": ("", _networks),
 }
 
 
@@ -89,6 +110,16 @@ def _parse(name: str, raw: Any) -> Any:
         raise SettingsError(f"setting {name}{shown} {reason}") from None
 
 
+def _origin(
+    name: str, given: Mapping[str, Any], environ: Mapping[str, str], from_file: Mapping, path: Path
+) -> str:
+    if name in given:
+        return "the settings given to create_app"
+    if name in environ:
+        return "the environment"
+    return f"the file {path}" if from_file.get(name) else "the default"
+
+
 def load_settings(
     overrides: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
@@ -100,9 +131,12 @@ def load_settings(
     from_file = dotenv_values(dotenv_file) if dotenv_file.is_file() else {}
     overrides = dict(overrides or {})
     settings: dict[str, Any] = {}
+    origins: dict[str, str] = {}
     for name, (default, _) in SETTINGS.items():
+        origins[name] = _origin(name, overrides, environ, from_file, dotenv_file)
         raw = overrides.pop(name, environ.get(name, from_file.get(name) or default))
         settings[name] = _parse(name, raw)
+    settings["SETTINGS_ORIGIN"] = origins  # where each value came from, for start-up warnings
     if settings["DB_POOL_MIN"] > settings["DB_POOL_MAX"]:
         raise SettingsError("setting DB_POOL_MIN must not exceed DB_POOL_MAX")
     settings.update(overrides)  # anything else (TESTING, …) goes through as given

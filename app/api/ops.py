@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app
+from flask.blueprints import BlueprintSetupState
 
 from app import migrations
 from app.db import get_conn
-from app.errors import problem
+from app.web.errors import problem
 
 blueprint = Blueprint("ops", __name__)
-
-# The latest applied migration's name, or none; one round trip.
-SELECT_APPLIED = "SELECT array_agg(filename) AS files FROM schema_migrations"
 
 
 @blueprint.get("/healthz")
@@ -24,12 +22,7 @@ def healthz():
 def readyz():
     """Answer 200 when the database answers and every migration is applied."""
     expected = current_app.extensions["migration_files"]
-    with get_conn().cursor() as cur:
-        cur.execute("SELECT to_regclass('schema_migrations') IS NOT NULL AS present")
-        applied = set()
-        if cur.fetchone()["present"]:
-            cur.execute(SELECT_APPLIED)
-            applied = set(cur.fetchone()["files"] or ())
+    applied = migrations.applied(get_conn())
     missing = [name for name in expected if name not in applied]
     if missing:
         detail = f"Migrations not applied: {', '.join(missing)}; run `flask migrate`."
@@ -37,6 +30,8 @@ def readyz():
     return {"status": "ok"}
 
 
-def migration_files(directory: str) -> list[str]:
-    """Return the migration file names the code expects to be applied."""
-    return [m.filename for m in migrations.discover(directory)]
+@blueprint.record_once
+def _expect_migrations(state: BlueprintSetupState) -> None:
+    """Note the migration files this code expects to find applied (read once, at start)."""
+    directory = state.app.config["MIGRATIONS_DIR"]
+    state.app.extensions["migration_files"] = [m.filename for m in migrations.discover(directory)]

@@ -6,8 +6,7 @@ from typing import Any
 
 from psycopg2 import errors
 
-from app.errors import Conflict
-from app.repositories import Repository
+from app.repositories import STILL_REFERENCED, NameTaken, Repository, StillInUse
 
 # Columns of an application as answered, configuration ids included.
 _COLUMNS = """
@@ -27,10 +26,11 @@ SELECT_BY_ID = f"SELECT {_COLUMNS} FROM applications a WHERE a.id = %(id)s"
 SELECT_BY_NAME = f"SELECT {_COLUMNS} FROM applications a WHERE a.name = %(name)s"
 # Tell whether an application exists.
 EXISTS = "SELECT EXISTS (SELECT 1 FROM applications WHERE id = %(id)s) AS present"
-# A page of applications after a key, optionally by literal name prefix.
+# A page of applications after a key, optionally by literal name prefix and within a scope.
 SELECT_PAGE = f"""
 SELECT {_COLUMNS} FROM applications a
 WHERE (%(after)s::text IS NULL OR a.id > %(after)s) AND a.name LIKE %(pattern)s
+  AND (%(scope)s::text[] IS NULL OR a.id = ANY(%(scope)s::text[]))
 ORDER BY a.id LIMIT %(limit)s
 """
 # Change the fields flagged set_*; no row (and no write) when nothing would change.
@@ -52,8 +52,8 @@ DELETE FROM configurations WHERE application_id = %(id)s RETURNING id, version
 """
 
 
-def _name_taken(name: str) -> Conflict:
-    return Conflict(f"An application named {name!r} already exists.")
+def _name_taken(name: str) -> NameTaken:
+    return NameTaken(f"An application named {name!r} already exists.")
 
 
 class ApplicationRepository(Repository):
@@ -61,7 +61,7 @@ class ApplicationRepository(Repository):
 
     def create(self, id: str, name: str, comments: str | None) -> dict[str, Any]:
         try:
-            return self._one(INSERT, {"id": id, "name": name, "comments": comments})  # type: ignore[return-value]
+            return self._row(INSERT, {"id": id, "name": name, "comments": comments})
         except errors.UniqueViolation:
             raise _name_taken(name) from None
 
@@ -72,12 +72,16 @@ class ApplicationRepository(Repository):
         return self._one(SELECT_BY_NAME, {"name": name})
 
     def exists(self, id: str) -> bool:
-        return bool(self._one(EXISTS, {"id": id})["present"])  # type: ignore[index]
+        return bool(self._row(EXISTS, {"id": id})["present"])
 
-    def page(self, limit: int, after: str | None, pattern: str) -> list[dict[str, Any]]:
-        """Return up to limit+1 rows, so the caller knows whether another page follows."""
+    def page(
+        self, limit: int, after: str | None, pattern: str, scope: list[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Return up to limit+1 rows, so the caller knows whether another page follows;
+        with a scope, only the applications whose ids it lists."""
+        params = {"after": after, "pattern": pattern, "limit": limit + 1, "scope": scope}
         with self.conn.cursor() as cur:
-            cur.execute(SELECT_PAGE, {"after": after, "pattern": pattern, "limit": limit + 1})
+            cur.execute(SELECT_PAGE, params)
             return cur.fetchall()
 
     def update(self, id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
@@ -103,9 +107,6 @@ class ApplicationRepository(Repository):
                 removed = cur.fetchall()
             try:
                 cur.execute(DELETE, {"id": id})
-            except errors.ForeignKeyViolation:
-                raise Conflict(
-                    "The application still has configurations; delete them first "
-                    "or use ?cascade=true."
-                ) from None
+            except STILL_REFERENCED:
+                raise StillInUse("The application still has configurations.") from None
             return removed if cur.fetchone() is not None else None

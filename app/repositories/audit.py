@@ -6,13 +6,22 @@ from typing import Any
 
 from app.repositories import Repository
 
-_COLUMNS = "l.id, l.at, l.actor, l.action, l.resource_type, l.resource_id, l.version, l.request_id"
+_COLUMNS = """
+    l.id, l.at, l.actor, l.action, l.resource_type, l.resource_id, l.version, l.environment,
+    l.request_id
+"""
 
+# The audit log's columns as every write of an entry names them (here and in statements
+# of other repositories that record their write in the same statement).
+INSERT_INTO = (
+    "INSERT INTO audit_log (id, actor, action, resource_type, resource_id, version, request_id)"
+)
 # Record one write (the caller's transaction holds the write itself).
 INSERT = """
-INSERT INTO audit_log (id, actor, action, resource_type, resource_id, version, request_id)
+INSERT INTO audit_log
+    (id, actor, action, resource_type, resource_id, version, environment, request_id)
 VALUES (%(id)s, %(actor)s, %(action)s, %(resource_type)s, %(resource_id)s, %(version)s,
-        %(request_id)s)
+        %(environment)s, %(request_id)s)
 """
 # A page of entries, newest first, older than a key, each filter applied when given.
 SELECT_PAGE = f"""
@@ -37,6 +46,7 @@ class AuditRepository(Repository):
         resource_id: str,
         version: int | None = None,
         request_id: str | None = None,
+        environment: str | None = None,
     ) -> None:
         params = {
             "id": id,
@@ -46,6 +56,7 @@ class AuditRepository(Repository):
             "resource_id": resource_id,
             "version": version,
             "request_id": request_id,
+            "environment": environment,
         }
         with self.conn.cursor() as cur:
             cur.execute(INSERT, params)

@@ -7,8 +7,8 @@ from typing import Any
 from psycopg2 import errors
 from psycopg2.extras import Json
 
-from app.errors import Conflict, Unprocessable
-from app.repositories import Repository
+from app.repositories import MissingReference, NameTaken, Repository
+from app.repositories.audit import INSERT_INTO
 
 _COLUMNS = """
     c.id, c.application_id, c.name, c.comments, c.config, c.schema, c.version, c.created_at,
@@ -30,12 +30,30 @@ SELECT_BY_NAMES = f"""
 SELECT {_COLUMNS} FROM configurations c JOIN applications a ON a.id = c.application_id
 WHERE a.name = %(application_name)s AND c.name = %(name)s
 """
-# A page of an application's configurations after a key, by literal name prefix.
+# The bytes a row's documents take as JSON text: what a page's byte cap counts.
+_SIZE = "octet_length(c.config::text) + coalesce(octet_length(c.schema::text), 0)"
+# A page of an application's configurations after a key, by literal name prefix: walked one
+# row at a time, stopping at `limit` rows or once their documents pass `max_bytes`, plus one
+# row to tell whether more follow (as versions.SELECT_PAGE).
 SELECT_PAGE = f"""
-SELECT {_COLUMNS} FROM configurations c
-WHERE c.application_id = %(application_id)s
-  AND (%(after)s::text IS NULL OR c.id > %(after)s) AND c.name LIKE %(pattern)s
-ORDER BY c.id LIMIT %(limit)s
+WITH RECURSIVE walk AS (
+    (SELECT {_COLUMNS}, {_SIZE} AS size, {_SIZE} AS total, 1 AS n
+     FROM configurations c
+     WHERE c.application_id = %(application_id)s
+       AND (%(after)s::text IS NULL OR c.id > %(after)s) AND c.name LIKE %(pattern)s
+     ORDER BY c.id LIMIT 1)
+    UNION ALL
+    SELECT {_COLUMNS}, {_SIZE}, w.total + {_SIZE}, w.n + 1
+    FROM walk w CROSS JOIN LATERAL (
+        SELECT * FROM configurations c
+        WHERE c.application_id = %(application_id)s AND c.id > w.id AND c.name LIKE %(pattern)s
+        ORDER BY c.id LIMIT 1
+    ) c
+    WHERE w.n <= %(limit)s AND (w.n = 1 OR w.total - w.size < %(max_bytes)s)
+)
+SELECT id, application_id, name, comments, config, schema, version, created_at, updated_at,
+    size
+FROM walk ORDER BY n
 """
 # Write new field values as the next version; no row when nothing would change.
 _UPDATE = """
@@ -49,14 +67,17 @@ UPDATE = f"{_UPDATE} RETURNING {_COLUMNS}"
 # The same write, only if the configuration is at the expected version (if one is given)
 # and in the expected application (if given), with its audit entry: one statement, so in
 # autocommit one round trip, all or nothing. No row: the caller takes the locking path.
+# Only without a schema, before and after: a schema must also hold for every environment,
+# which only the locking path (which overlay writes wait for) can check.
 UPDATE_AT_VERSION_AUDITED = f"""
 WITH updated AS (
     {_UPDATE}
+      AND c.schema IS NULL AND %(schema)s::jsonb IS NULL
       AND (%(expected)s::integer IS NULL OR c.version = %(expected)s)
       AND (%(application_id)s::text IS NULL OR c.application_id = %(application_id)s)
     RETURNING {_COLUMNS}
 ), audited AS (
-    INSERT INTO audit_log (id, actor, action, resource_type, resource_id, version, request_id)
+    {INSERT_INTO}
     SELECT %(audit_id)s, %(actor)s, 'update', 'configuration', u.id, u.version, %(request_id)s
     FROM updated u
 )
@@ -72,14 +93,11 @@ class ConfigurationRepository(Repository):
     def create(self, id: str, fields: dict[str, Any]) -> dict[str, Any]:
         params = {**fields, "id": id, **_json_params(fields)}
         try:
-            return self._one(INSERT, params)  # type: ignore[return-value]
+            return self._row(INSERT, params)
         except errors.UniqueViolation:
             raise _name_taken(fields["name"]) from None
         except errors.ForeignKeyViolation:
-            raise Unprocessable(
-                "Request body failed validation.",
-                {"application_id": ["No application has this id."]},
-            ) from None
+            raise MissingReference("application_id", "No application has this id.") from None
 
     def get(self, id: str, for_update: bool = False) -> dict[str, Any] | None:
         return self._one(SELECT_FOR_UPDATE if for_update else SELECT_BY_ID, {"id": id})
@@ -88,12 +106,12 @@ class ConfigurationRepository(Repository):
         return self._one(SELECT_BY_NAMES, {"application_name": application_name, "name": name})
 
     def page(
-        self, application_id: str, limit: int, after: str | None, pattern: str
+        self, application_id: str, limit: int, after: str | None, pattern: str, max_bytes: int
     ) -> list[dict[str, Any]]:
-        """Return up to limit+1 rows, so the caller knows whether another page follows."""
+        """Return a page's rows and the next one if any (see `app.api.common.page`)."""
         params = {"application_id": application_id, "after": after, "pattern": pattern}
         with self.conn.cursor() as cur:
-            cur.execute(SELECT_PAGE, {**params, "limit": limit + 1})
+            cur.execute(SELECT_PAGE, {**params, "limit": limit, "max_bytes": max_bytes})
             return cur.fetchall()
 
     def update(self, id: str, fields: dict[str, Any]) -> dict[str, Any] | None:
@@ -132,5 +150,5 @@ def _json_params(fields: dict[str, Any]) -> dict[str, Any]:
     return {"config": Json(fields["config"]), "schema": None if schema is None else Json(schema)}
 
 
-def _name_taken(name: str) -> Conflict:
-    return Conflict(f"This application already has a configuration named {name!r}.")
+def _name_taken(name: str) -> NameTaken:
+    return NameTaken(f"This application already has a configuration named {name!r}.")

@@ -13,12 +13,28 @@ SELECT_ONE = f"""
 SELECT {_COLUMNS} FROM configuration_versions v
 WHERE v.configuration_id = %(configuration_id)s AND v.version = %(version)s
 """
-# A page of versions, newest first, older than a version number.
+# The bytes a row's documents take as JSON text: what a page's byte cap counts.
+_SIZE = "octet_length(v.config::text) + coalesce(octet_length(v.schema::text), 0)"
+# A page of versions, newest first, older than a version number: walked one row at a time
+# (an index step each) so that the walk stops at `limit` rows or once their documents pass
+# `max_bytes`, plus one row to tell whether more follow. No row past that is read or sized.
 SELECT_PAGE = f"""
-SELECT {_COLUMNS} FROM configuration_versions v
-WHERE v.configuration_id = %(configuration_id)s
-  AND (%(before)s::bigint IS NULL OR v.version < %(before)s)
-ORDER BY v.version DESC LIMIT %(limit)s
+WITH RECURSIVE walk AS (
+    (SELECT {_COLUMNS}, {_SIZE} AS size, {_SIZE} AS total, 1 AS n
+     FROM configuration_versions v
+     WHERE v.configuration_id = %(configuration_id)s
+       AND (%(before)s::bigint IS NULL OR v.version < %(before)s)
+     ORDER BY v.version DESC LIMIT 1)
+    UNION ALL
+    SELECT {_COLUMNS}, {_SIZE}, w.total + {_SIZE}, w.n + 1
+    FROM walk w CROSS JOIN LATERAL (
+        SELECT * FROM configuration_versions v
+        WHERE v.configuration_id = %(configuration_id)s AND v.version < w.version
+        ORDER BY v.version DESC LIMIT 1
+    ) v
+    WHERE w.n <= %(limit)s AND (w.n = 1 OR w.total - w.size < %(max_bytes)s)
+)
+SELECT version, name, comments, config, schema, created_at, size FROM walk ORDER BY n
 """
 
 
@@ -30,9 +46,11 @@ class VersionRepository(Repository):
             cur.execute(SELECT_ONE, {"configuration_id": configuration_id, "version": version})
             return cur.fetchone()
 
-    def page(self, configuration_id: str, limit: int, before: int | None) -> list[dict[str, Any]]:
-        """Return up to limit+1 rows, newest first, so the caller knows if more follow."""
-        params = {"configuration_id": configuration_id, "before": before, "limit": limit + 1}
+    def page(
+        self, configuration_id: str, limit: int, before: int | None, max_bytes: int
+    ) -> list[dict[str, Any]]:
+        """Return a page's rows, newest first, and the next one if any (see `common.page`)."""
+        params = {"configuration_id": configuration_id, "before": before}
         with self.conn.cursor() as cur:
-            cur.execute(SELECT_PAGE, params)
+            cur.execute(SELECT_PAGE, {**params, "limit": limit, "max_bytes": max_bytes})
             return cur.fetchall()

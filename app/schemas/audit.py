@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from app.audit import ACTIONS
 from app.schemas.common import PageQuerySchema, Timestamp
 from app.schemas.common import _check_text as check_text
+from app.web.audit import ACTIONS
 
 
 class AuditEntrySchema(Schema):
@@ -23,6 +23,7 @@ class AuditEntrySchema(Schema):
     resource_id = fields.String(dump_only=True)
     version = fields.Integer(dump_only=True, allow_none=True)
     request_id = fields.String(dump_only=True, allow_none=True)
+    environment = fields.String(dump_only=True, allow_none=True)
 
 
 class AuditListSchema(Schema):

@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-ULID_PATTERN = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}", re.IGNORECASE)
+ULID_REGEX = "[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}"  # a ULID in either case
+ULID_PATTERN = re.compile(ULID_REGEX)
 MAX_CONFIG_DEPTH = 32
+
+
+NAME_RULE = (
+    "Must be 1-128 characters: a letter or digit, then letters, digits, '.', '_' or '-'"
+    f" (^{NAME_PATTERN.pattern}$)."
+)
 
 
 def _check_name(value: str) -> None:
     if not NAME_PATTERN.fullmatch(value):  # fullmatch: a trailing newline is invalid
-        raise ValidationError("String does not match expected pattern.")
+        raise ValidationError(NAME_RULE)
 
 
 def _check_text(value: str) -> None:
@@ -51,19 +59,26 @@ class Timestamp(fields.Field):
     """An RFC 3339 UTC timestamp with a Z suffix and microseconds (dump only)."""
 
     def _serialize(self, value: datetime | None, attr: Any, obj: Any, **kwargs: Any) -> Any:
-        if value is None:
-            return None
-        return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return timestamp(value)
 
 
-def Name(**kwargs: Any) -> fields.String:  # noqa: N802 - reads like a field class
-    """Return a field for application and configuration names."""
-    return fields.String(validate=[validate.Length(1, 128), _check_name], **kwargs)
+def timestamp(value: datetime | None) -> str | None:
+    """Write a time as an RFC 3339 UTC timestamp with a Z suffix and microseconds."""
+    if value is None:
+        return None
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class Name(fields.String):
+    """An application, configuration or token name: 1-128 characters of NAME_PATTERN."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(validate=[validate.Length(1, 128), _check_name], **kwargs)
 
 
 def Comments(**kwargs: Any) -> fields.String:  # noqa: N802
     """Return a field for free-text comments (null allowed)."""
-    rules = [validate.Length(max=1024), _check_text]
+    rules: list[Callable[[Any], Any]] = [validate.Length(max=1024), _check_text]
     return fields.String(allow_none=True, validate=rules, **kwargs)
 
 

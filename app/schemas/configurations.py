@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validates_schema
+from marshmallow import RAISE, Schema, ValidationError, fields
 
+from app.documents.schema import check_schema
 from app.schemas.common import Comments, Name, Timestamp, UlidString, check_json_document
-from app.validation import check_config, check_schema
 
 
 def Config(**kwargs):  # noqa: N802 - reads like a field class
@@ -45,10 +45,6 @@ class ConfigurationSchema(Schema):
     version = fields.Integer(dump_only=True)
     created_at = Timestamp(dump_only=True)
     updated_at = Timestamp(dump_only=True)
-
-    @validates_schema
-    def _config_satisfies_schema(self, data: dict[str, Any], **kwargs: Any) -> None:
-        check_config(data["config"], data.get("schema"))
 
 
 class ConfigurationReplaceSchema(ConfigurationSchema):

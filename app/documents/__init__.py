@@ -1,0 +1,1 @@
+"""JSON documents: strict loading, merge patch, diff and JSON Schema checks."""

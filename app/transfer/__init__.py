@@ -1,0 +1,1 @@
+"""Export and import of every application and configuration as one JSON file."""
