@@ -14,27 +14,30 @@ import threading
 from collections import Counter
 from pathlib import Path
 
-from tests.benchmarks import load
-from tests.benchmarks.cases import Context, read_load
+from bench import load
+from bench.cases import Context, read_load
 
 # part of a request -> a substring of the collapsed stack that marks it (inclusive)
 PARTS = {
     "whole request (gunicorn handle_request)": "ThreadWorker.handle_request",
     "gunicorn: parse the request": "gunicorn/http/parser.py",
     "gunicorn: write the response": "gunicorn/http/wsgi.py",
+    "fast path: cached answers (all)": "FastPath.__call__ (app/web/fastpath.py",
+    "fast path: token check": "admitted_from_cache (app/web/fastpath.py",
+    "Flask: the requests the fast path hands on (all)": "Flask.wsgi_app (flask/app.py",
     "Flask: request context push": "RequestContext.push",
     "Flask: teardown (gives the connection back)": "Flask.do_teardown_request",
     "Flask: URL routing": "MapAdapter.match",
-    "logs: request id and log line": "(app/logs.py",
-    "metrics: per-thread tallies": "(app/metrics.py",
-    "auth: authenticate (all)": "authenticate (app/auth.py",
+    "logs: request id and log line": "(app/web/logs.py",
+    "metrics: per-thread tallies": "(app/web/metrics.py",
+    "auth: authenticate (Flask)": "authenticate (app/web/auth.py",
     "auth: token SELECT round trip (cache misses)": "TokenRepository.find_active",
-    "read cache: lookups (token and configuration)": "cached (app/cache.py",
+    "read cache: lookups (token and configuration)": "(app/worker.py",
     "pool: borrow and return a connection": "ConnectionPool.",
     "view: get_configuration_by_name (all)": "get_configuration_by_name",
     "view: configuration SELECT round trip (cache misses)": "ConfigurationRepository.",
-    "view: render the answer (cache misses)": "render (app/api/v1/configurations.py",
-    "view: build the Response": "answer (app/api/v1/configurations.py",
+    "view: render the answer (cache misses)": "render (app/api/representation.py",
+    "view: build the Response": "answer (app/api/representation.py",
 }
 
 

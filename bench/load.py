@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.benchmarks import servers
+from bench import servers
 from tests.servers import Gunicorn
 
 HERE = Path(__file__).resolve().parent
@@ -69,10 +69,10 @@ def find_wrk() -> str | None:
 
 
 def command(wrk: str | None, url: str, load: Load, seconds: float) -> list[str]:
-    """Return the load generator's command line: wrk, or python -m tests.benchmarks.pyload."""
+    """Return the load generator's command line: wrk, or python -m bench.pyload."""
     headers = [arg for key, value in load.headers.items() for arg in ("-H", f"{key}: {value}")]
     if wrk is None:
-        base = [sys.executable, "-m", "tests.benchmarks.pyload", "--script", load.script]
+        base = [sys.executable, "-m", "bench.pyload", "--script", load.script]
         return [*base, "-c", str(load.connections), "-d", str(seconds), *headers,
                 url, str(load.targets)]  # fmt: skip
     script, pace = load.script, []

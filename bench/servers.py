@@ -25,7 +25,7 @@ START_DEADLINE = 60.0
 class Options:
     workers: int | None  # None: gunicorn.conf.py's default (2 x cores + 1)
     threads: int | None  # None: gunicorn.conf.py's default
-    worker_class: str | None  # None: gunicorn.conf.py's (gthread)
+    worker_class: str | None  # None: gunicorn.conf.py's (gevent)
     log_level: str
     auth: bool
 

@@ -9,9 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-from tests.benchmarks import report
-from tests.benchmarks.cases import Context
-from tests.benchmarks.load import Result
+from bench import report
+from bench.cases import Context
+from bench.load import Result
 
 
 def machine() -> str:
@@ -84,7 +84,15 @@ def extras(ctx: Context, by: dict[str, Result], run: dict, started: float) -> li
             f"ms, max {report._ms(w['delivery_max_ms'])} ms after the PUT was sent; "
             f"{w['other_answers']} other answers. Memory per idle watcher: "
             f"{w['rss_per_watcher_kib']:.0f} KiB (worker RSS {w['rss_before_mib']:.0f} → "
-            f"{w['rss_parked_mib']:.0f} MiB)."
+            f"{w['rss_parked_mib']:.0f} MiB); parking took {w['park_s']:.1f} s."
+        )
+    if "watch_many" in by:
+        w = by["watch_many"].extra
+        lines.append(
+            f"- POST /watch: {parked(w)} clients parked, each on the same 1,000 configurations;"
+            f" the change to one (PATCH answered {w['put_status']} in {w['put_ms']:.0f} ms) "
+            f"reached {w['delivered']}: p50 {report._ms(w['delivery_p50_ms'])} ms, p99 "
+            f"{report._ms(w['delivery_p99_ms'])} ms; {w['other_answers']} other answers."
         )
     return lines
 
@@ -98,10 +106,10 @@ def write(ctx: Context, run: dict, started: float) -> None:
     rows = [(ctx.label("ceiling") + " (start)", first), *results,
             (ctx.label("ceiling") + " (end)", last)]  # fmt: skip
     by = dict(run["results"])
-    server = f"gunicorn {args.worker_class or 'gthread'}, workers {args.workers or 'default'}, "
+    server = f"gunicorn {args.worker_class or 'gevent'}, workers {args.workers or 'default'}, "
     server += f"threads {args.gunicorn_threads or 'default'}, LOG_LEVEL={args.log_level}, "
     server += f"auth {'off' if args.no_auth else 'on'}"
-    command = "python -m tests.benchmarks.bench " + " ".join(sys.argv[1:])
+    command = "python -m bench.bench " + " ".join(sys.argv[1:])
     text = [
         f"# Benchmark: {args.size:,} configurations",
         "",
@@ -115,7 +123,7 @@ def write(ctx: Context, run: dict, started: float) -> None:
         "",
         *extras(ctx, by, run, started),
         "",
-        "## Targets (issue #6)",
+        "## Targets (issues #6 and #14)",
         "",
         *report.targets(by, _other_size(args.out, args.size)),
         "",

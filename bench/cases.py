@@ -10,16 +10,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.api.common import encode_cursor
-from tests.benchmarks import servers, watchers
-from tests.benchmarks.load import Load, Result, drive
-from tests.benchmarks.seed import Seeded
+from bench import servers, watchers
+from bench.load import Load, Result, drive
+from bench.seed import Seeded
 from tests.servers import Gunicorn
 
 ORDER = (
     "naive", "get_id", "get_name", "revalidate", "get_id_spread", "list_first", "list_deep", "put",
-    "watch",
+    "watch", "watch_many",
 )  # fmt: skip
-LIMIT = 50  # list page size (the contract's default)
+MANY = 1000  # configurations in each POST /api/v1/watch of the watch_many case
+API = "/api/v1/configurations"
+LIMIT = 50  # list page size (the API's default)
 # Current version of each configuration a PUT connection owns (the ETag it starts from).
 SELECT_VERSIONS = "SELECT id, name, version FROM configurations WHERE id = ANY(%(ids)s) ORDER BY id"
 
@@ -46,6 +48,8 @@ class Context:
             "list_first": "list page, depth 0", "list_deep": f"list page, depth {depth}",
             "put": "PUT with If-Match",
             "watch": f"GET by name at {self.args.watch_rate:,} req/s, {watchers} watchers parked",
+            "watch_many": f"GET by name at {self.args.watch_rate:,} req/s, "
+            f"{self.args.watch_many_clients:,} POST /watch of {MANY:,} configurations parked",
             "soak": f"soak: GET by name for {self.args.soak:g} s",
         }[case]  # fmt: skip
 
@@ -90,6 +94,7 @@ def read_load(ctx: Context, case: str) -> tuple[Load, int]:
         "list_first": (_file(ctx, "list_first", [listing]), ctx.auth, 200),
         "list_deep": (_file(ctx, "list_deep", [f"{listing}&cursor={cursor}"]), ctx.auth, 200),
         "watch": (ctx.files["by_name"], ctx.auth, 200),
+        "watch_many": (ctx.files["by_name"], ctx.auth, 200),
     }
     targets, headers, status = sources[case]
     return Load("read", targets, headers, c, t), status
@@ -136,8 +141,8 @@ def run(ctx: Context, case: str) -> Result:
     """Warm up, then measure one case for the configured duration."""
     args, dsn = ctx.args, ctx.seeded.dsn
     server = ctx.ceiling if case in ("ceiling", "naive") else ctx.app
-    if case == "watch":
-        return _watch(ctx)
+    if case in ("watch", "watch_many"):
+        return _watch(ctx, case)
     if case == "put":
         drive(case, ctx.wrk, server, dsn, put_load(ctx), args.warmup)
         before = versions_written(ctx)
@@ -152,18 +157,47 @@ def run(ctx: Context, case: str) -> Result:
     return result
 
 
-def _watch(ctx: Context) -> Result:
-    row = ctx.seeded.reserved[0]
-    body = {"name": row[3], "comments": "changed by the benchmark", "config": {"changed": True}}
-    watched = watchers.Watched(
-        f"/api/v1/applications/by-name/{row[2]}/configurations/{row[3]}",
-        f"/api/v1/configurations/{row[1]}", json.dumps(body).encode(),
-    )  # fmt: skip
-    load, _ = read_load(ctx, "watch")
+def _watch(ctx: Context, case: str) -> Result:
+    """Park the watchers, change what they watch halfway through a paced GET run."""
+    watched, count = _single(ctx) if case == "watch" else _many(ctx)
+    load, _ = read_load(ctx, case)
     load.rate = ctx.args.watch_rate
     result, extra = asyncio.run(
-        watchers.run(ctx.app, ctx.wrk, ctx.seeded.dsn, load, watched, ctx.auth,
-                     ctx.args.watchers, ctx.args.duration)
-    )  # fmt: skip
+        watchers.run(ctx.app, ctx.wrk, ctx.seeded.dsn, load, watched, count, ctx.args.duration)
+    )
     result.extra.update(extra)
     return result
+
+
+def _single(ctx: Context) -> tuple[watchers.Watched, int]:
+    """--watchers GET long polls of one configuration by name; a PUT changes it."""
+    row = ctx.seeded.reserved[0]
+    body = {"name": row[3], "comments": "changed by the benchmark", "config": {"changed": True}}
+    headers = {**ctx.auth, "Content-Type": "application/json", "If-Match": '"1"'}
+    path = f"/api/v1/applications/by-name/{row[2]}/configurations/{row[3]}"
+    request = watchers.long_poll(path, ctx.auth, '"1"')
+
+    def change() -> int:
+        put = f"/api/v1/configurations/{row[1]}"
+        return servers.request(ctx.app, "PUT", put, headers, json.dumps(body).encode())[0]
+
+    return watchers.Watched(request, change), ctx.args.watchers
+
+
+def _many(ctx: Context) -> tuple[watchers.Watched, int]:
+    """Clients each watching the same MANY configurations (read, never written, by the
+    other cases) with one POST /api/v1/watch; a PATCH changes one of them."""
+    ids = [row[1] for row in ctx.seeded.reads[-MANY:]]
+    with servers.monitor(ctx.seeded.dsn).cursor() as cur:
+        cur.execute(SELECT_VERSIONS, {"ids": ids})
+        versions = {id: version for id, _, version in cur.fetchall()}
+    entries = [{"id": id, "etag": f'"{versions[id]}"'} for id in ids]
+    request = watchers.watch_many(entries, ctx.auth)
+    target = ids[len(ids) // 2]
+    headers = {**ctx.auth, "Content-Type": "application/json", "If-Match": f'"{versions[target]}"'}
+
+    def change() -> int:
+        body = json.dumps({"config": {"changed": True}}).encode()
+        return servers.request(ctx.app, "PATCH", f"{API}/{target}", headers, body)[0]
+
+    return watchers.Watched(request, change), ctx.args.watch_many_clients

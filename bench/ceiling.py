@@ -1,6 +1,6 @@
 """The ceiling, and a naive reference, served like the real app.
 
-`gunicorn -c gunicorn.conf.py tests.benchmarks.ceiling:app` gives them the same worker
+`gunicorn -c gunicorn.conf.py bench.ceiling:app` gives them the same worker
 class, workers and threads as the service. /ceiling is an empty Flask endpoint (no
 database, auth, logging or metrics): the framework's ceiling. /naive/<id> is the plainest
 Flask + psycopg2 read (a pooled connection, one SELECT, the jsonb as text): what a

@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 
 from app.settings import PROJECT_ROOT
-from tests.benchmarks import cases, load, profile, seed, servers
-from tests.benchmarks.output import write
+from bench import cases, load, profile, seed, servers
+from bench.output import write
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -33,14 +33,17 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     add("--connections", type=int, default=32, help="concurrent connections (wrk -c)")
     add("--threads", type=int, default=2, help="wrk threads for the read cases")
     add("--cases", default=",".join(cases.ORDER), help="comma-separated, from: %(default)s")
-    add("--watchers", type=int, default=1000, help="idle long polls in the watch case")
+    add("--watchers", type=int, default=10_000, help="idle long polls in the watch case")
+    add("--watch-many-clients", type=int, default=100,
+        help="clients each holding one POST /api/v1/watch of 1,000 configurations")  # fmt: skip
     add("--watch-rate", type=int, default=1000, help="GETs per second while the watchers wait "
         "(a latency target needs a load below capacity; 0: as fast as answered)")  # fmt: skip
     add("--soak", type=float, default=0.0, help="extra GET-by-name seconds sampling worker RSS")
     add("--workers", type=int, help="GUNICORN_WORKERS (default: gunicorn.conf.py's 2 x cores + 1)")
     add("--gunicorn-threads", type=int, help="GUNICORN_THREADS (default: gunicorn.conf.py's)")
-    add("--worker-class", help="gunicorn --worker-class (default: gunicorn.conf.py's gthread)")
-    add("--log-level", default="WARNING", help="LOG_LEVEL of the service (INFO logs each request)")
+    add("--worker-class", help="gunicorn --worker-class (default: gunicorn.conf.py's gevent)")
+    add("--log-level", default="INFO", help="LOG_LEVEL of the service (INFO, the production "
+        "default, logs each request)")  # fmt: skip
     add("--no-auth", action="store_true", help="AUTH_ENABLED=false (default: tokens on)")
     add("--server-url", help="superuser DSN (default: $BENCH_DATABASE_URL, $TEST_DATABASE_URL, "
         "else the embedded dev PostgreSQL)")  # fmt: skip
@@ -60,9 +63,9 @@ def server_url(args: argparse.Namespace) -> str:
     url = url or os.environ.get("TEST_DATABASE_URL")
     if url:
         return url
-    from app.devdb import DEFAULT_DATA_DIR, server_dsn
+    from devtools.devdb import DEFAULT_DATA_DIR, session_dsn
 
-    return server_dsn(DEFAULT_DATA_DIR)
+    return session_dsn(DEFAULT_DATA_DIR)  # stopped at exit if the benchmark started it
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM unwinds like Ctrl-C: the finally below stops our servers and drops the database.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # 1,000 watchers; gunicorn inherits
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # gunicorn and wrk inherit it
     chosen = [c for c in cases.ORDER if c in args.cases.split(",")]
     wrk = load.find_wrk()
     print(f"bench: load generator {wrk or 'python (wrk unavailable)'}", file=sys.stderr)
@@ -87,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             args.workers, args.gunicorn_threads, args.worker_class, args.log_level, not args.no_auth
         )
         app = servers.start("wsgi:app", seeded.dsn, options, folder / "app.log")
-        ceiling = servers.start("tests.benchmarks.ceiling:app", seeded.dsn, options,
+        ceiling = servers.start("bench.ceiling:app", seeded.dsn, options,
                                 folder / "ceiling.log")  # fmt: skip
         auth = {"Authorization": f"Bearer {token}"} if token else {}
         files = cases.write_targets(seeded, folder, args.hot)

@@ -1,6 +1,6 @@
 """The load generator when wrk cannot be had: asyncio keep-alive connections, same files.
 
-python -m tests.benchmarks.pyload --script read|put -c N -d SECONDS [-H 'K: V'] URL TARGETS
+python -m bench.pyload --script read|put -c N -d SECONDS [-H 'K: V'] URL TARGETS
 prints the same `WRK {...}` line as the Lua scripts' done(). One process, one core: the
 benchmark reports its CPU, so a saturated generator shows in the table.
 """

@@ -1,0 +1,1 @@
+"""Development tools that never run in production: the embedded PostgreSQL launcher."""
