@@ -3,34 +3,21 @@
 from __future__ import annotations
 
 import os
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg2
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 from psycopg2 import sql
 from psycopg2.extensions import make_dsn
 from psycopg2.extras import RealDictCursor
 
 from app import create_app, migrations
-from app.notifications import TABLE_TRUNCATED
-from app.settings import PROJECT_ROOT
+from app.live.listener import TABLE_TRUNCATED
+from app.worker import current_worker
+from tests.helpers import MIGRATIONS_DIR, server_dsn
 from tests.pgbouncer import PgBouncer, routing_through, running_pgbouncer, through_pgbouncer
-
-MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
-
-
-def server_dsn() -> str:
-    """Return a superuser DSN: TEST_DATABASE_URL, else the embedded dev server."""
-    url = os.environ.get("TEST_DATABASE_URL")
-    if url:
-        return url
-    from app.devdb import server_dsn as embedded_dsn
-
-    return embedded_dsn(PROJECT_ROOT / ".devdb" / "pgdata")
 
 
 def _admin(dsn: str) -> Any:
@@ -100,8 +87,21 @@ def service_url(database_url: str, pgbouncer: PgBouncer | None) -> str:
     return through_pgbouncer(database_url)
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run a module marked `BOTH_PATHS = True` with the fast path on and off: its requests
+    must get the same answers either way."""
+    if getattr(metafunc.module, "BOTH_PATHS", False) and "fast_path" in metafunc.fixturenames:
+        metafunc.parametrize("fast_path", [True, False], ids=["fast", "flask"])
+
+
 @pytest.fixture
-def app_settings(database_url: str, service_url: str) -> dict[str, Any]:
+def fast_path() -> bool:
+    """Whether the test app answers cached reads ahead of Flask (FAST_PATH)."""
+    return True
+
+
+@pytest.fixture
+def app_settings(database_url: str, service_url: str, fast_path: bool) -> dict[str, Any]:
     """Settings for the test app; a test may change them before asking for `app`."""
     return {
         "DATABASE_URL": service_url,
@@ -110,6 +110,7 @@ def app_settings(database_url: str, service_url: str) -> dict[str, Any]:
         "TESTING": True,
         "DB_POOL_TIMEOUT": 2,
         "AUTH_ENABLED": False,  # tests/test_auth.py and friends turn it on
+        "FAST_PATH": fast_path,
     }
 
 
@@ -122,12 +123,13 @@ def app(app_settings: dict[str, Any]) -> Iterator[Any]:
 
 
 @pytest.fixture
-def make_app(database_url: str) -> Iterator[Any]:
+def make_app(database_url: str, fast_path: bool) -> Iterator[Any]:
     """Build extra apps inside a test (no pushed context; log handler on the captured stderr)."""
     made: list[Any] = []
 
     def make(**overrides: Any) -> Any:
         settings = {"DATABASE_URL": database_url, "TESTING": True, "AUTH_ENABLED": False}
+        settings["FAST_PATH"] = fast_path
         application = create_app({**settings, **overrides})
         made.append(application)
         return application
@@ -138,12 +140,8 @@ def make_app(database_url: str) -> Iterator[Any]:
 
 
 def _shut_down(application: Any) -> None:
-    """Stop what the app started in this process: its change listener and its pool."""
-    from app.db import close_pool
-    from app.notifications import stop_listener
-
-    stop_listener(application)
-    close_pool(application)
+    """Stop what the app started in this process: listener, pool, metrics sampler."""
+    current_worker(application).shutdown()
 
 
 @pytest.fixture
@@ -179,71 +177,3 @@ def _empty_tables(request: pytest.FixtureRequest) -> Iterator[None]:
             cur.execute("SELECT pg_notify(%s, '')", (TABLE_TRUNCATED,))
     finally:
         conn.close()
-
-
-# Helpers the API tests share.
-
-
-def scrape(client: Any) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Return every sample of /metrics as {(name, sorted labels): value}."""
-    response = client.get("/metrics")
-    assert response.status_code == 200
-    assert response.mimetype == "text/plain"
-    return parse_metrics(response.get_data(as_text=True))
-
-
-def parse_metrics(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Parse the Prometheus text format into {(name, sorted labels): value}."""
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
-CACHE_DEADLINE = 1.0  # seconds another worker may keep a stale cached answer after a change
-
-
-def listening(*apps: Any) -> None:
-    """Start each app's change listener and wait until it listens (its cache is used then)."""
-    from app.notifications import get_listener
-
-    for application in apps:
-        assert get_listener(application).connected.wait(5)
-
-
-def within_deadline(check: Callable[[], bool]) -> float:
-    """Poll until check() holds; fail unless it did within CACHE_DEADLINE; return the time."""
-    started = time.monotonic()
-    while not check():
-        assert time.monotonic() - started < CACHE_DEADLINE, "the change did not arrive in time"
-        time.sleep(0.005)
-    return time.monotonic() - started
-
-
-def assert_problem(response: Any, status: int) -> dict[str, Any]:
-    """Check an RFC 9457 answer with this status and return its body."""
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == "application/problem+json"
-    body = response.get_json()
-    assert body["status"] == status
-    assert body["type"] == "about:blank"
-    assert body["title"]
-    return body
-
-
-def create_application(client: Any, name: str = "billing", **extra: Any) -> dict[str, Any]:
-    """Create an application through the API and return its representation."""
-    response = client.post("/api/v1/applications", json={"name": name, **extra})
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()
-
-
-def create_configuration(
-    client: Any, application_id: str, name: str = "database", config: Any = None, **extra: Any
-) -> dict[str, Any]:
-    """Create a configuration through the API and return its representation."""
-    body = {"application_id": application_id, "name": name, "config": config or {}, **extra}
-    response = client.post("/api/v1/configurations", json=body)
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()

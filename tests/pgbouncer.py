@@ -133,7 +133,7 @@ def _start(upstream: str, settings: dict[str, int]) -> PgBouncer:
     if not installed():
         raise RuntimeError("pgbouncer is missing: apt-get install pgbouncer")
     binary = shutil.which("pgbouncer") or PGBOUNCER
-    user = _run_as()
+    user = _run_as(upstream)
     folder = Path(tempfile.mkdtemp(prefix="cs-pgbouncer-", dir="/tmp"))
     host, port = _address(upstream)
     users = {parse_dsn(upstream).get("user") or "postgres", "postgres"}
@@ -159,7 +159,7 @@ def _start(upstream: str, settings: dict[str, int]) -> PgBouncer:
 
 
 def _spawn(binary: str, config: Path, user: pwd.struct_passwd | None) -> subprocess.Popen[bytes]:
-    # PgBouncer refuses to run as root; drop to the `postgres` user (and no extra groups).
+    # PgBouncer refuses to run as root; drop to `user` (and no extra groups).
     identity = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []} if user else {}
     return subprocess.Popen(  # type: ignore[call-overload]
         [binary, "-q", str(config)],
@@ -192,9 +192,12 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _run_as() -> pwd.struct_passwd | None:
+def _run_as(upstream: str) -> pwd.struct_passwd | None:
     if os.geteuid() != 0:
         return None
+    host = _address(upstream)[0]
+    if host.startswith("/"):  # a unix socket (the embedded server's): only its owner gets in
+        return pwd.getpwuid(os.stat(host).st_uid)
     try:
         return pwd.getpwnam("postgres")
     except KeyError:

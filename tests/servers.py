@@ -149,6 +149,8 @@ def _spawn(
         # Keep shutdown short when a failed test leaves long polls open.
         "GUNICORN_GRACEFUL_TIMEOUT": "3",
         "LOG_LEVEL": "warning",
+        # TEST_WORKER_CLASS=gthread runs the gunicorn tests under the other worker class.
+        "GUNICORN_WORKER_CLASS": os.environ.get("TEST_WORKER_CLASS", "gevent"),
         **extra,
     }
     if threads is not None:

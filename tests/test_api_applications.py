@@ -1,20 +1,23 @@
-"""Contract section 2: the /api/v1/applications routes, against a real database."""
+"""The /api/v1/applications routes, against a real database."""
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import assert_problem, create_application, create_configuration
+from tests.helpers import (
+    TIMESTAMP_RE,
+    ULID_RE,
+    assert_problem,
+    create_application,
+    create_configuration,
+)
 
 API = "/api/v1/applications"
 UNKNOWN_ID = "01ARZ3NDEKTSV4RRFFQ69G5FAV"  # a valid ULID no test creates
-ULID_RE = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}")
-TIMESTAMP_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
 FIELDS = ["id", "name", "comments", "configuration_ids", "created_at", "updated_at"]
 MALFORMED_IDS = [
     "not-a-ulid",

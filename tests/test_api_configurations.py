@@ -1,4 +1,4 @@
-"""Contract section 3: the configuration routes, their ETags and If-Match, on a real database."""
+"""The configuration routes, their ETags and If-Match, on a real database."""
 
 from __future__ import annotations
 
@@ -10,13 +10,18 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import assert_problem, create_application, create_configuration
+from tests.helpers import (
+    TIMESTAMP_RE,
+    ULID_RE,
+    assert_problem,
+    create_application,
+    create_configuration,
+)
 
+BOTH_PATHS = True  # run with FAST_PATH on and off: every answer must be alike
 API = "/api/v1/configurations"
 APPS = "/api/v1/applications"
 UNKNOWN_ID = "01ARZ3NDEKTSV4RRFFQ69G5FAV"  # a valid ULID no test creates
-ULID_RE = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}")
-TIMESTAMP_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
 FIELDS = [
     "id", "application_id", "name", "comments", "config", "schema", "version", "created_at",
     "updated_at",
@@ -679,3 +684,29 @@ def test_without_if_match_the_write_applies(client, db, at_version_3, method):
         assert (response.status_code, row) == (204, None)
     else:
         assert (response.status_code, row["version"]) == (200, 4)
+
+
+def test_a_page_of_big_configurations_stops_at_max_page_bytes(client, app) -> None:
+    application = create_application(client)
+    for index in range(6):
+        create_configuration(client, application["id"], f"big-{index}", {"blob": "x" * 1_000_000})
+    url = f"/api/v1/applications/{application['id']}/configurations?limit=500"
+
+    first = client.get(url).get_json()
+    second = client.get(f"{url}&cursor={first['next_cursor']}").get_json()
+
+    assert app.config["MAX_PAGE_BYTES"] == 4 * 1024 * 1024
+    assert len(first["items"]) == 5 and first["next_cursor"]  # the 5th crosses the cap
+    assert len(second["items"]) == 1 and second["next_cursor"] is None
+    names = [item["name"] for item in first["items"] + second["items"]]
+    assert sorted(names) == [f"big-{index}" for index in range(6)]
+
+
+@pytest.mark.parametrize("method", list(WRITES))
+def test_unquoted_if_match_says_to_quote_the_tag(client, db, at_version_3, method):
+    url = f"{API}/{at_version_3['id']}"
+
+    response = getattr(client, method)(url, json=WRITES[method], headers={"If-Match": "2"})
+
+    problem = assert_problem(response, 412)
+    assert 'If-Match: "2"' in problem["detail"] and "quoted" in problem["detail"]

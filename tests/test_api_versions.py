@@ -1,4 +1,4 @@
-"""Contract section 3, history and rollback: list, one version, restore, on a real database."""
+"""History and rollback: list, one version, restore, on a real database."""
 
 from __future__ import annotations
 
@@ -9,12 +9,11 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import assert_problem, create_application, create_configuration
+from tests.helpers import TIMESTAMP_RE, assert_problem, create_application, create_configuration
 
 API = "/api/v1/configurations"
 UNKNOWN_ID = "01ARZ3NDEKTSV4RRFFQ69G5FAV"  # a valid ULID no test creates
 ITEM_FIELDS = ["version", "name", "comments", "config", "schema", "created_at"]
-TIMESTAMP_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
 
 
 def assert_configuration(response: Any, version: int) -> dict[str, Any]:
@@ -308,3 +307,46 @@ def test_412_names_the_current_version(client, db, five_versions, method, body):
     assert re.search(r"\b5\b", problem["detail"]), problem["detail"]
     assert len(history(db, cid)) == 5
     assert stored_version(db, cid) == 5
+
+
+def _walk(client: Any, url: str) -> list[list[Any]]:
+    """Follow next_cursor from the first page to the last; return each page's items."""
+    pages, cursor = [], None
+    while True:
+        response = client.get(url + (f"&cursor={cursor}" if cursor else ""))
+        assert response.status_code == 200, response.get_json()
+        body = response.get_json()
+        pages.append(body["items"])
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return pages
+
+
+def test_a_page_of_big_versions_stops_at_max_page_bytes(client, app, configuration):
+    # ten versions of ~1 MB each: 500 of them would have been one 500 MB answer
+    cid, blob = configuration["id"], 1_000_000
+    for letter in "bcdefghij":
+        write(client, cid, config={"blob": letter * blob})
+    cap = app.config["MAX_PAGE_BYTES"]
+    assert cap == 4 * 1024 * 1024  # the default
+
+    pages = _walk(client, f"{API}/{cid}/versions?limit=500")
+
+    sizes = [sum(len(item["config"].get("blob", "")) for item in items) for items in pages]
+    assert [len(items) for items in pages] == [5, 5]  # the 5th item crosses the cap
+    assert all(size < cap + blob + 1000 for size in sizes)  # at most one item past it
+    versions = [item["version"] for items in pages for item in items]
+    assert versions == list(range(10, 0, -1))  # every version, once, newest first
+
+
+@pytest.mark.parametrize("limit", [1, 2, 50])
+def test_each_item_past_a_tiny_cap_gets_its_own_page(app_settings, make_app, limit) -> None:
+    client = make_app(**{**app_settings, "MAX_PAGE_BYTES": 1}).test_client()
+    application = create_application(client)
+    cid = create_configuration(client, application["id"], config={"a": 1})["id"]
+    for value in range(2, 5):
+        write(client, cid, config={"a": value})
+
+    pages = _walk(client, f"{API}/{cid}/versions?limit={limit}")
+
+    assert [[item["version"] for item in items] for items in pages] == [[4], [3], [2], [1]]

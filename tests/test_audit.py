@@ -1,19 +1,20 @@
-"""Contract section 9: one audit entry per write, in its transaction, and GET /api/v1/audit."""
+"""One audit entry per write, in its transaction, and GET /api/v1/audit."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
 
 from app.repositories.audit import AuditRepository
-from app.tokens import create_token, revoke_token
+from app.web.tokens import create_token, revoke_token
+from tests.helpers import TIMESTAMP_RE, ULID_RE
 
 AUDIT = "/api/v1/audit"
-ULID_RE = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}")
-TIMESTAMP_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
-FIELDS = ["id", "at", "actor", "action", "resource_type", "resource_id", "version", "request_id"]
+FIELDS = [
+    "id", "at", "actor", "action", "resource_type", "resource_id", "version", "request_id",
+    "environment",
+]  # fmt: skip
 
 
 @pytest.fixture
@@ -63,6 +64,7 @@ def test_an_entry_has_every_field(api: Api) -> None:
     assert list(entry) == FIELDS
     assert ULID_RE.fullmatch(entry["id"]) and TIMESTAMP_RE.fullmatch(entry["at"])
     assert entry["actor"] == "ci" and entry["request_id"] == "r-1"
+    assert entry["environment"] is None  # not an environment or overlay write
     assert summary([entry]) == [("create", "application", response.get_json()["id"], None)]
 
 

@@ -1,23 +1,29 @@
-"""Contract section 7: bearer tokens, roles, and the route x method x role matrix."""
+"""Bearer tokens, roles, and the route x method x role matrix."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from app import create_app
-from app.tokens import create_token, new_secret, revoke_token
-from tests.conftest import listening, within_deadline
+from app.web.tokens import create_token, new_secret, revoke_token
+from app.worker import current_worker
+from tests.helpers import listening, within_deadline
 
+BOTH_PATHS = True  # run with FAST_PATH on and off: every answer must be alike
 UNKNOWN_ID = "01ARZ3NDEKTSV4RRFFQ69G5FAV"
 ROLES = ("reader", "writer", "admin")
 READS = {"GET", "HEAD", "OPTIONS"}
 
-OPEN, RESOURCE, ADMIN = "open", "resource", "admin"
+OPEN, RESOURCE, READ_ONLY, ADMIN = "open", "resource", "read-only", "admin"
+ADMIN_WRITES = "admin-writes"  # read by readers, written by admins only
 # Every route the app serves and who may use it: OPEN to anyone, RESOURCE read by
-# readers and written by writers, ADMIN for admins only. A route missing here fails
+# readers and written by writers, READ_ONLY used by readers whatever the method (a POST
+# that only reads), ADMIN_WRITES read by readers and written by admins, ADMIN for admins
+# only. A route missing here fails
 # the matrix: decide its access, add it here (and to app/auth.py ACCESS if its
 # blueprint is new; until then it is admin-only).
 ACCESS_TABLE = {
@@ -40,6 +46,16 @@ ACCESS_TABLE = {
     "/api/v1/configurations/<ulid:configuration_id>/versions/"
     "<int(min=1, max=2147483647):version>/restore": RESOURCE,
     "/api/v1/configurations/<ulid:configuration_id>/versions/"
+    "<int(min=1, max=2147483647):version>/diff": RESOURCE,
+    "/api/v1/watch": READ_ONLY,
+    "/api/v1/environments": ADMIN_WRITES,
+    "/api/v1/environments/<name>": ADMIN_WRITES,
+    "/api/v1/configurations/<ulid:configuration_id>/environments": RESOURCE,
+    "/api/v1/configurations/<ulid:configuration_id>/environments/<environment>": RESOURCE,
+    "/api/v1/configurations/<ulid:configuration_id>/environments/<environment>/versions": (
+        RESOURCE
+    ),
+    "/api/v1/configurations/<ulid:configuration_id>/environments/<environment>/versions/"
     "<int(min=1, max=2147483647):version>/diff": RESOURCE,
     "/api/v1/audit": ADMIN,
 }
@@ -66,7 +82,10 @@ def expected(kind: str, method: str, role: str | None) -> str:
         return "allowed"
     if role is None:
         return "401"
-    needed = "admin" if kind == ADMIN else ("reader" if method in READS else "writer")
+    if kind == ADMIN or (kind == ADMIN_WRITES and method not in READS):
+        needed = "admin"
+    else:
+        needed = "reader" if method in READS or kind == READ_ONLY else "writer"
     return "allowed" if ROLES.index(role) >= ROLES.index(needed) else "403"
 
 
@@ -241,3 +260,49 @@ def test_tokens_never_reach_the_logs(
     for secret in secrets.values():
         assert secret not in out + err
         assert secret[3:] not in out + err
+
+
+@pytest.mark.parametrize(
+    ("environ", "origin"), [({}, "the file"), ({"AUTH_ENABLED": "0"}, "the environment")]
+)
+def test_auth_off_is_a_warning_at_start_up(
+    app_settings: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+    environ: dict[str, str],
+    origin: str,
+) -> None:
+    # a stray .env in the working directory, as `load_settings` reads it
+    (tmp_path / ".env").write_text("AUTH_ENABLED=false\n")
+    monkeypatch.chdir(tmp_path)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    settings = {k: v for k, v in app_settings.items() if k != "AUTH_ENABLED"}
+    capfd.readouterr()
+
+    app = create_app({**settings, "LOG_FORMAT": "text"})
+    current_worker(app).shutdown()
+
+    assert app.config["AUTH_ENABLED"] is False
+    [line] = [line for line in capfd.readouterr().err.splitlines() if "AUTH_ENABLED" in line]
+    assert " WARNING " in line
+    assert f"AUTH_ENABLED is false (from {origin}" in line
+
+
+def test_auth_on_gives_no_warning(
+    app_settings: dict[str, Any], capfd: pytest.CaptureFixture[str]
+) -> None:
+    capfd.readouterr()
+    current_worker(create_app({**app_settings, "AUTH_ENABLED": True})).shutdown()
+    assert "AUTH_ENABLED" not in capfd.readouterr().err
+
+
+def test_a_token_refused_for_its_role_is_still_marked_used(
+    client: Any, db: Any, tokens: dict[str, str]
+) -> None:
+    response = client.post(
+        "/api/v1/applications", json={"name": "a"}, headers=bearer(tokens["reader"])
+    )
+    assert response.status_code == 403
+    assert last_used(db, "reader") is not None

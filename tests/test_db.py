@@ -17,7 +17,8 @@ from psycopg2 import sql
 
 from app import migrations
 from app.db import PoolTimeout, get_conn, get_pool, transaction
-from tests.conftest import MIGRATIONS_DIR
+from app.worker import current_worker
+from tests.helpers import MIGRATIONS_DIR
 
 IDLE = psycopg2.extensions.TRANSACTION_STATUS_IDLE
 PROBLEM = "application/problem+json"
@@ -275,7 +276,7 @@ def _child_reports(application: Flask, writer: int) -> None:
 
     code = 1
     try:
-        inherited_id = id(application.extensions["db_pool"])
+        inherited_id = id(current_worker(application).running()[0])
         pool = get_pool(application)
         conn = pool.getconn()
         with conn.cursor() as cur:

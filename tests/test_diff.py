@@ -1,4 +1,4 @@
-"""Contract section 12: RFC 6902 patches between versions, checked by applying them."""
+"""RFC 6902 patches between versions, checked by applying them."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from app.jsondiff import diff, pointer, same
-from tests.conftest import create_application, create_configuration
+from app.documents.diff import diff, pointer, same
+from tests.helpers import create_application, create_configuration
 
 API = "/api/v1/configurations"
 UNKNOWN_ID = "01ARZ3NDEKTSV4RRFFQ69G5FAV"

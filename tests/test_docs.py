@@ -61,3 +61,34 @@ def test_anything_else_is_a_404_problem(client: Any, name: str) -> None:
     response = client.get(f"/static/swagger-ui/{name}")
     assert response.status_code == 404
     assert response.mimetype == "application/problem+json"
+
+
+def test_the_initializer_keeps_the_token_over_a_reload(client: Any) -> None:
+    script = client.get("/static/swagger-ui/config-service.js").get_data(as_text=True)
+    assert "persistAuthorization: true" in script
+
+
+def test_no_optional_header_is_pre_filled(client: Any) -> None:
+    """Try it out fills a parameter's `example` in: an optional header must carry none."""
+    document = client.get("/api/v1/openapi.json").get_json()
+    parameters = list(document["components"]["parameters"].values())
+    for path_item in document["paths"].values():
+        inline = [path_item.get("parameters", [])]
+        inline += [op.get("parameters", []) for op in path_item.values() if isinstance(op, dict)]
+        parameters += [p for group in inline for p in group if "$ref" not in p]
+    headers = [p for p in parameters if p["in"] == "header" and not p.get("required")]
+    assert {p["name"] for p in headers} >= {"If-Match", "If-None-Match", "Prefer", "X-Request-ID"}
+    for parameter in headers:
+        assert "example" not in parameter and "examples" not in parameter, parameter["name"]
+        assert "example" not in parameter.get("schema", {}), parameter["name"]
+        assert "Example:" in parameter["description"], parameter["name"]
+
+
+@pytest.mark.parametrize(
+    "path", ["/static/swagger-ui/swagger-ui.css", "/static/swagger-ui/config-service.js"]
+)
+def test_assets_carry_the_policy_and_nosniff(client: Any, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 200
+    assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"

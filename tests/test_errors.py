@@ -1,4 +1,4 @@
-"""Contract section 1: media types, malformed bodies, size limits and problem details."""
+"""Media types, malformed bodies, size limits and problem details."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import create_application, create_configuration
+from tests.helpers import create_application, create_configuration
 
+BOTH_PATHS = True  # run with FAST_PATH on and off: every answer must be alike
 APPS = "/api/v1/applications"
 CONFIGS = "/api/v1/configurations"
 UNKNOWN_ID = "01ARZ3NDEKTSV4RRFFQ69G5FAV"
@@ -369,3 +370,42 @@ def test_errors_echo_a_sane_request_id(client, ids, method, path, kwargs, status
 
     assert response.status_code == status
     assert response.headers["X-Request-ID"] == "trace-42.a_b"
+
+
+# What a problem says: actionable details, RFC 9110 reason phrases, a final newline
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "detail"),
+    [
+        ("GET", "/nowhere", "No such route: GET /nowhere."),
+        ("GET", APPS + "/not-a-ulid", "No such route: GET /api/v1/applications/not-a-ulid."),
+        ("DELETE", "/healthz", "DELETE is not allowed on /healthz; it allows GET, HEAD, OPTIONS."),
+    ],
+)
+def test_routing_errors_say_what_was_asked(client, method, path, detail):
+    body = client.open(path, method=method).get_json()
+    assert body["detail"] == detail
+    assert "spelling" not in body["detail"]
+
+
+def test_a_bad_name_says_which_names_are_valid(client):
+    body = assert_problem(client.post(APPS, json={"name": "-bad"}), 422)
+    [message] = body["errors"]["name"]
+    assert "a letter or digit, then letters, digits, '.', '_' or '-'" in message
+    assert "^[A-Za-z0-9][A-Za-z0-9._-]*$" in message
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status_line"),
+    [
+        ({"json": {"name": "-bad"}}, "422 Unprocessable Content"),
+        ({"data": b"x" * 2_000_000, "content_type": "application/json"}, "413 Content Too Large"),
+        ({"data": b"{}", "content_type": "text/plain"}, "415 Unsupported Media Type"),
+    ],
+)
+def test_status_line_says_the_title_and_the_body_ends_with_a_newline(client, kwargs, status_line):
+    response = client.post(APPS, **kwargs)
+    assert response.status == status_line
+    assert response.get_json()["title"] == status_line.split(" ", 1)[1]
+    assert response.get_data(as_text=True).endswith("}\n")

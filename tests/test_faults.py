@@ -23,7 +23,7 @@ import psycopg2
 import pytest
 
 from app import migrations
-from tests.conftest import MIGRATIONS_DIR
+from tests.helpers import MIGRATIONS_DIR
 from tests.pgbouncer import require_pgbouncer, running_pgbouncer
 from tests.pgcluster import PgCluster
 from tests.servers import Gunicorn, _workers_accepting, running_gunicorn
@@ -31,7 +31,7 @@ from tests.servers import Gunicorn, _workers_accepting, running_gunicorn
 pytestmark = pytest.mark.slow
 
 CONNECT_TIMEOUT = 2  # DB_CONNECT_TIMEOUT of the servers under test
-ANSWER_WITHIN = CONNECT_TIMEOUT + 1.0  # the contract: a 503 within DB_CONNECT_TIMEOUT + 1 s
+ANSWER_WITHIN = CONNECT_TIMEOUT + 1.0  # a 503 within DB_CONNECT_TIMEOUT + 1 s
 RECOVER_WITHIN = 5.0  # seconds from the database accepting again to requests succeeding
 CLIENT_TIMEOUT = 15.0  # a request that takes this long has hung
 PAUSE = 0.01  # between one thread's requests: load, not a busy loop on two cores

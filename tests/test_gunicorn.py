@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import http.client
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -113,17 +115,40 @@ def gunicorn(database_url: str, tmp_path: Path) -> Iterator[Server]:
                 child.kill()
 
 
-def db_sockets(process: psutil.Process, server_port: int) -> set[int]:
-    """The local ports of a process's TCP connections to the database server."""
-    return {
+def db_sessions(process: psutil.Process, database_url: str) -> set[int]:
+    """The backend pids of a process's connections to the database server (TCP or unix)."""
+    params = parse_dsn(database_url)
+    port = int(params.get("port", 5432))
+    if str(params.get("host", "")).startswith("/"):  # the embedded server: a unix socket
+        return _unix_peers(process.pid, f"/.s.PGSQL.{port}")
+    local_ports = {
         c.laddr.port
         for c in process.net_connections(kind="tcp")
-        if c.raddr and c.raddr.port == server_port
+        if c.raddr and c.raddr.port == port
+    }
+    return {
+        pid for client_port, pid in service_backends(database_url) if client_port in local_ports
     }
 
 
-def service_backends(database_url: str) -> dict[int, int]:
-    """Map client port -> backend pid for the service's sessions on the test database."""
+def _unix_peers(pid: int, socket_suffix: str) -> set[int]:
+    """Pids owning the far end of `pid`'s unix stream sockets bound to a path ending so."""
+    if shutil.which("ss") is None:  # .ci/run installs it
+        pytest.skip("ss (iproute2) is needed to see sessions over a unix socket")
+    lines = subprocess.run(["ss", "-xpn"], capture_output=True, text=True, check=True).stdout
+    ends = []  # (path, own inode, peer inode, owner pid)
+    for line in lines.splitlines()[1:]:
+        fields, owner = line.split(), re.search(r"pid=(\d+),", line)
+        if len(fields) >= 8 and owner:
+            ends.append((fields[4], fields[5], fields[7], int(owner.group(1))))
+    peers = {peer for _, _, peer, owner in ends if owner == pid}
+    return {
+        owner for path, inode, _, owner in ends if inode in peers and path.endswith(socket_suffix)
+    }
+
+
+def service_backends(database_url: str) -> list[tuple[int, int]]:
+    """(client port, backend pid) of the service's sessions on the test database."""
     conn = psycopg2.connect(database_url)
     try:
         with conn.cursor() as cur:
@@ -131,7 +156,7 @@ def service_backends(database_url: str) -> dict[int, int]:
                 "SELECT client_port, pid FROM pg_stat_activity"
                 " WHERE datname = current_database() AND application_name = 'config-service'"
             )
-            return dict(cur.fetchall())
+            return cur.fetchall()
     finally:
         conn.close()
 
@@ -150,38 +175,32 @@ def spread_requests(server: Server, count: int) -> list[int]:
 
 
 def test_workers_never_share_a_database_connection(gunicorn: Server, database_url: str) -> None:
-    server_port = int(parse_dsn(database_url).get("port", 5432))
     workers = gunicorn.workers()
     assert len(workers) == 2
 
     statuses = spread_requests(gunicorn, 40)
     deadline = time.monotonic() + 15
-    while sum(1 for w in workers if db_sockets(w, server_port)) < 2:
+    while sum(1 for w in workers if db_sessions(w, database_url)) < 2:
         assert time.monotonic() < deadline, "only one worker ever answered"
         statuses += spread_requests(gunicorn, 20)
 
-    ports = {worker.pid: db_sockets(worker, server_port) for worker in workers}
+    sessions = {worker.pid: db_sessions(worker, database_url) for worker in workers}
     # The pool is built after the fork: the master holds no database connection...
-    assert db_sockets(psutil.Process(gunicorn.process.pid), server_port) == set()
-    # ...and no socket to the database is held by two workers.
-    first, second = ports.values()
+    assert db_sessions(psutil.Process(gunicorn.process.pid), database_url) == set()
+    # ...and no database session is reached by two workers.
+    first, second = sessions.values()
     assert first and second
     assert first.isdisjoint(second)
-    # Each worker socket is its own database session.
-    backends = service_backends(database_url)
-    for worker_ports in ports.values():
-        assert worker_ports <= set(backends)
-    sessions = [backends[port] for worker_ports in ports.values() for port in worker_ports]
-    assert len(sessions) == len(set(sessions))
+    # Each is one of the service's sessions on the test database.
+    assert first | second <= {pid for _, pid in service_backends(database_url)}
     assert set(statuses) == {200}
 
 
 def test_sigterm_stops_gunicorn_gracefully(gunicorn: Server, database_url: str) -> None:
-    server_port = int(parse_dsn(database_url).get("port", 5432))
     assert gunicorn.get("/readyz")[0] == 200
     workers = gunicorn.workers()
-    ports = set().union(*(db_sockets(worker, server_port) for worker in workers))
-    assert ports
+    sessions = set().union(*(db_sessions(worker, database_url) for worker in workers))
+    assert sessions
 
     started = time.monotonic()
     gunicorn.process.send_signal(signal.SIGTERM)
@@ -192,6 +211,29 @@ def test_sigterm_stops_gunicorn_gracefully(gunicorn: Server, database_url: str) 
     assert not any(worker.is_running() for worker in workers)
     # The workers closed their pools on the way out.
     deadline = time.monotonic() + 5
-    while ports & set(service_backends(database_url)):
+    while sessions & {pid for _, pid in service_backends(database_url)}:
         assert time.monotonic() < deadline, "the service's sessions outlived gunicorn"
         time.sleep(0.05)
+
+
+def test_control_socket_is_off_unless_a_path_is_given(gunicorn: Server, tmp_path: Path) -> None:
+    # gunicorn's default path is one per user: a second instance would take it over.
+    assert "Control socket" not in gunicorn.log.read_text()
+    path = tmp_path / "own.ctl"
+    environ = {**os.environ, "DATABASE_URL": "postgresql://u@127.0.0.1/d"}
+    config = {}
+    for socket_path in ("", str(path)):
+        result = subprocess.run(
+            [GUNICORN, "-c", "gunicorn.conf.py", "--print-config", "wsgi:app"],
+            cwd=PROJECT_ROOT,
+            env={**environ, "GUNICORN_CONTROL_SOCKET": socket_path},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        lines = (line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+        config[socket_path] = {name.strip(): value.strip() for name, value in lines}
+    assert config[""]["control_socket_disable"] == "True"
+    assert config[str(path)]["control_socket_disable"] == "False"
+    assert config[str(path)]["control_socket"] == str(path)

@@ -13,13 +13,15 @@ from typing import Any
 import pytest
 
 from app import create_app
-from app.cache import ENTRY_OVERHEAD, ReadCache
 from app.db import ConnectionPool, connection_kwargs
-from tests.conftest import create_application, parse_metrics, scrape
+from app.live.cache import ENTRY_OVERHEAD, ReadCache
+from app.worker import current_worker
+from tests.helpers import create_application, create_configuration, parse_metrics, scrape
 from tests.servers import running_gunicorn
 
+BOTH_PATHS = True  # run with FAST_PATH on and off: every answer must be alike
 UNKNOWN_ID = "01ARZ3NDEKTSV4RRFFQ69G5FAV"
-ONE_APPLICATION = "/api/v1/applications/<ulid:application_id>"
+ONE_APPLICATION = "/api/v1/applications/{application_id}"
 
 
 def requests(samples: dict, method: str, route: str, status: int) -> float:
@@ -77,20 +79,20 @@ class _Counted:
 
 
 def test_gauges_read_this_process_pool_and_listener(app: Any, client: Any) -> None:
-    app.extensions["db_pool"] = _Counted(in_use=3, waiting=2)
-    cache = ReadCache(1 << 20)
+    worker = current_worker(app)
+    worker._pool = _Counted(in_use=3, waiting=2)
+    worker.cache = cache = ReadCache(1 << 20)
     cache.put(("id", "c1"), "body", ("c1",), 300, cache.generation)
-    app.extensions["change_listener"] = _Counted(waiting=4, cache=cache)
+    worker._listener = _Counted(waiting=4)
     samples = scrape(client)
     assert samples[("db_pool_connections_in_use", ())] == 3
     assert samples[("db_pool_waiting", ())] == 2
     assert samples[("watchers_waiting", ())] == 4
     assert samples[("read_cache_entries", ())] == 1
     assert samples[("read_cache_bytes", ())] == cache.size == 300 + ENTRY_OVERHEAD
-    app.extensions["db_pool"] = _Counted(in_use=5, waiting=0)
-    app.extensions["db_pool"].pid = -1  # a pool inherited through fork is not ours
+    worker._pool = _Counted(in_use=5, waiting=0)
+    worker._forked()  # what a forked child does: what it inherited is not its own
     assert scrape(client)[("db_pool_connections_in_use", ())] == 0
-    del app.extensions["db_pool"], app.extensions["change_listener"]
 
 
 def test_a_worker_refreshes_its_gauges_in_the_background(
@@ -98,10 +100,11 @@ def test_a_worker_refreshes_its_gauges_in_the_background(
 ) -> None:
     metrics = app.extensions["metrics"]
     metrics.multiprocess_dir = str(tmp_path)  # as under gunicorn; the files stay empty here
-    app.extensions["db_pool"] = _Counted(in_use=2, waiting=1)
+    worker = current_worker(app)
+    worker._pool = _Counted(in_use=2, waiting=1)
     try:
         assert client.get("/healthz").status_code == 200  # the first request starts it
-        assert metrics.sampler_pid == os.getpid()
+        assert worker._sampler is not None
         sampler = next(t for t in threading.enumerate() if t.name == "metrics-sampler")
         deadline = time.monotonic() + 5
         while metrics.registry.get_sample_value("db_pool_waiting") != 1:
@@ -110,8 +113,8 @@ def test_a_worker_refreshes_its_gauges_in_the_background(
         assert metrics.registry.get_sample_value("db_pool_connections_in_use") == 2
         assert client.get("/metrics").status_code == 200  # summed from the (empty) folder
     finally:
-        metrics.stopped.set()
-        del app.extensions["db_pool"]
+        metrics.stop_sampler(worker._sampler)
+        worker._forked()
     sampler.join(timeout=5)
     assert not sampler.is_alive()
 
@@ -188,3 +191,17 @@ def test_gunicorn_workers_add_up(database_url: str, tmp_path: Path) -> None:
         assert not gauges[victim].exists()
         after = scrape_server(server.port)
         assert requests(after, "GET", "/api/v1/applications", 200) == count
+
+
+def test_route_labels_are_the_documented_templates(client: Any) -> None:
+    application = create_application(client)
+    configuration = create_configuration(client, application["id"])
+    path = f"/api/v1/configurations/{configuration['id']}/versions/1"
+    assert client.get(path).status_code == 200
+    samples = scrape(client)
+    template = "/api/v1/configurations/{configuration_id}/versions/{version}"
+    assert requests(samples, "GET", template, 200) == 1
+    documented = set(client.get("/api/v1/openapi.json").get_json()["paths"])
+    routes = {dict(labels)["route"] for _, labels in samples if "route" in dict(labels)}
+    assert template in documented
+    assert not {r for r in routes if r.startswith("/api/")} - documented, routes

@@ -12,6 +12,7 @@ import pytest
 from flask import Flask
 
 from app import migrations
+from app.worker import current_worker
 
 UNREACHABLE = "postgresql://postgres@127.0.0.1:1/none"
 SANE_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
@@ -37,7 +38,7 @@ def test_healthz_answers_without_a_database(make_app: Callable[..., Flask]) -> N
 
     assert response.status_code == 200
     assert response.get_json() == {"status": "ok"}
-    assert "db_pool" not in application.extensions  # no pool, no connection attempt
+    assert current_worker(application).running()[0] is None  # no pool, no connection attempt
 
 
 def test_readyz_when_migrated(client: Any) -> None:
@@ -158,7 +159,7 @@ def request_lines(stderr: str) -> list[dict[str, Any]]:
     [
         ("GET", "/healthz", "/healthz", 200),
         ("GET", "/readyz", "/readyz", 200),
-        ("GET", UNKNOWN_APPLICATION, "/api/v1/applications/<ulid:application_id>", 404),
+        ("GET", UNKNOWN_APPLICATION, "/api/v1/applications/{application_id}", 404),
         ("POST", "/healthz", None, 405),  # routing failed: no rule matched the method
         ("GET", "/no/such/route", None, 404),
         ("GET", "/_test/boom", "/_test/boom", 500),
@@ -232,3 +233,28 @@ def test_log_level_filters_request_lines(
     capsys.readouterr()
     assert client.get("/healthz").status_code == 200
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("sent", ["%0a", "%0d%0a", "%1b[31m", "%c2%85", "%e2%80%a8"])
+def test_text_log_line_cannot_be_forged_from_the_path(
+    make_app: Callable[..., Flask], capsys: pytest.CaptureFixture[str], sent: str
+) -> None:
+    client = make_app(LOG_FORMAT="text").test_client()
+    capsys.readouterr()
+
+    client.get(f"/x{sent}2026-12-06 00:00:00,000 INFO app [forged] GET /healthz 200")
+
+    [line] = capsys.readouterr().err.splitlines()  # one line, whatever the path held
+    assert line.isprintable(), repr(line)
+    assert "\\x" in line or "\\n" in line or "\\r" in line or "\\u" in line
+
+
+@pytest.mark.parametrize(
+    "path", ["/api//v1/applications", "/api/v1//applications", "/healthz//", "//healthz"]
+)
+def test_double_slashes_are_not_redirected(app: Flask, path: str) -> None:
+    # werkzeug would answer a 308 to http://<Host header>/… ; no Location may name that host.
+    response = app.test_client().get(path, headers={"Host": "evil.example"})
+
+    assert response.status_code == 404
+    assert "evil.example" not in response.headers.get("Location", "")

@@ -13,9 +13,9 @@ from flask import Flask
 from psycopg2 import sql
 
 from app import create_app
-from app.db import close_pool, get_pool
-from app.notifications import get_listener, stop_listener
-from tests.conftest import create_application, create_configuration, server_dsn
+from app.db import get_pool
+from app.worker import current_worker
+from tests.helpers import create_application, create_configuration, server_dsn
 from tests.pgbouncer import PgBouncer, require_pgbouncer, running_pgbouncer
 
 UNREACHABLE = "postgresql://postgres@127.0.0.1:1/none"
@@ -41,8 +41,7 @@ def make_app(database_url: str) -> Iterator[Any]:
 
     yield make
     for application in made:
-        stop_listener(application)
-        close_pool(application)
+        current_worker(application).shutdown()
 
 
 def settings_of(conn: Any) -> dict[str, Any]:
@@ -151,4 +150,4 @@ def test_flask_migrate_goes_to_the_direct_url(make_app: Any, database_url: str) 
 
 def test_the_listener_connects_to_the_direct_url(make_app: Any, database_url: str) -> None:
     application = make_app(DATABASE_URL=UNREACHABLE, DATABASE_LISTEN_URL=database_url)
-    assert get_listener(application).connected.wait(5)
+    assert current_worker(application).listener.connected.wait(5)

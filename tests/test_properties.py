@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
 
 from app.api.common import encode_cursor
-from app.jsonmerge import merge_patch
-from tests.conftest import create_application, create_configuration
+from app.documents.merge import merge_patch
+from tests.helpers import create_application, create_configuration
 
 API = "/api/v1"
 JSON = "application/json"
@@ -325,12 +325,12 @@ comments = st.one_of(
 
 
 def valid_name(value: Any) -> bool:
-    """Tell whether the contract accepts `value` as a name."""
+    """Tell whether the service accepts `value` as a name."""
     return isinstance(value, str) and len(value) <= 128 and NAME.fullmatch(value) is not None
 
 
 def valid_comments(value: Any) -> bool:
-    """Tell whether the contract accepts `value` as comments."""
+    """Tell whether the service accepts `value` as comments."""
     return value is None or (isinstance(value, str) and len(value) <= 1024 and storable(value))
 
 
@@ -407,7 +407,7 @@ ENDPOINTS = [
     ("PUT", "configurations"),
     ("PATCH", "configurations"),
 ]
-# The fields each body may carry (section 11 adds `schema` to configurations).
+# The fields each body may carry (configurations also take `schema`).
 FIELDS = {
     ("applications", "POST"): {"name", "comments"},
     ("applications", "PUT"): {"name", "comments"},
@@ -425,7 +425,7 @@ field_names = st.sampled_from(
 
 
 def accepted_type(content_type: str | None, method: str) -> bool:
-    """Tell whether the contract accepts a body of `content_type` on `method`."""
+    """Tell whether the service accepts a body of `content_type` on `method`."""
     mimetype = (content_type or "").split(";")[0].strip().lower()
     return mimetype == JSON or (method == "PATCH" and mimetype == MERGE_PATCH)
 

@@ -1,4 +1,4 @@
-"""Contract section 11: a JSON Schema per configuration, checked on every write."""
+"""A JSON Schema per configuration, checked on every write."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from marshmallow import ValidationError
 
-from app.validation import (
+from app.documents.refs import LOOP
+from app.documents.schema import (
     MAX_SCHEMA_BYTES,
-    UNUSABLE,
     check_config,
     check_schema,
     violations,
 )
-from tests.conftest import create_application, create_configuration
+from tests.helpers import create_application, create_configuration
 
 API = "/api/v1/configurations"
 SERVER = {
@@ -162,7 +162,7 @@ def test_a_schema_nested_too_deeply_or_too_large_gets_422(client, application):
 
 def test_a_schema_that_refers_to_itself_without_end_gets_422(client, application):
     response = post(client, application, schema={"$ref": "#"})
-    assert errors(response) == {"schema": [UNUSABLE]}
+    assert errors(response) == {"schema": [f": {LOOP}"]}
 
 
 def test_local_references_resolve(client, application):

@@ -10,7 +10,7 @@ import pytest
 from psycopg2 import sql
 
 from app.repositories.applications import ApplicationRepository
-from app.tokens import create_token
+from app.web.tokens import create_token
 
 INJECTIONS = [
     "'; DROP TABLE applications; --",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -25,7 +26,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert settings["MAX_CONTENT_LENGTH"] == 1048576
     assert settings["LOG_LEVEL"] == "INFO"
     assert settings["LOG_FORMAT"] == "json"
-    assert settings["MIGRATIONS_DIR"] == str(PROJECT_ROOT / "migrations")
+    assert settings["MIGRATIONS_DIR"] == str(PROJECT_ROOT / "app" / "migrations")
 
 
 def test_values_are_typed_and_normalised(tmp_path: Path) -> None:
@@ -174,3 +175,28 @@ def test_gunicorn_refuses_a_bad_setting(name: str, value: str, tmp_path: Path) -
         pytest.fail("gunicorn started (or hung) with a bad setting")
     result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
     _assert_one_line_refusal(result, name)
+
+
+def test_settings_say_where_each_value_came_from(tmp_path: Path) -> None:
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("AUTH_ENABLED=false\nLOG_FORMAT=text\n")
+    settings = load_settings({"LOG_LEVEL": "debug"}, {"LOG_FORMAT": "json"}, dotenv)
+
+    origin = settings["SETTINGS_ORIGIN"]
+    assert origin["AUTH_ENABLED"] == f"the file {dotenv}"
+    assert origin["LOG_FORMAT"] == "the environment"
+    assert origin["LOG_LEVEL"] == "the settings given to create_app"
+    assert origin["DB_POOL_MAX"] == "the default"
+
+
+@pytest.mark.parametrize(
+    ("environ", "says"),
+    [
+        ({"DB_POOL_MAX": "abc"}, "DB_POOL_MAX='abc' must be an integer between 1 and 1000"),
+        ({"DB_POOL_MAX": "0"}, "DB_POOL_MAX='0' must be an integer between 1 and 1000"),
+        ({"DB_STATEMENT_TIMEOUT_MS": "1.5"}, "must be an integer of at least 0"),
+    ],
+)
+def test_a_bad_integer_gets_its_range(tmp_path: Path, environ: dict[str, str], says: str) -> None:
+    with pytest.raises(SettingsError, match=re.escape(says)):
+        load_settings(environ=environ, dotenv_path=tmp_path / "absent.env")

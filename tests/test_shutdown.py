@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 
 from app import create_app
-from app.db import close_pool
-from app.notifications import end_waits, get_listener, stop_listener
-from tests.conftest import create_application, create_configuration
+from app.worker import current_worker
+from tests.helpers import create_application, create_configuration
 
 WATCH = {"If-None-Match": '"1"', "Prefer": "wait=20"}
 
@@ -22,8 +21,7 @@ def app(app_settings: dict[str, Any]) -> Iterator[Any]:
     """The application; its change listener and pool are stopped after the test."""
     application = create_app(app_settings)
     yield application
-    stop_listener(application)
-    close_pool(application)
+    current_worker(application).shutdown()
 
 
 @pytest.fixture
@@ -40,7 +38,7 @@ def timed_get(app: Any, path: str) -> tuple[Any, float]:
 
 
 def test_ending_waits_answers_a_waiting_watcher_at_once(app: Any, path: str) -> None:
-    listener = get_listener(app)
+    listener = current_worker(app).listener
     assert listener.connected.wait(5)
     with ThreadPoolExecutor(1) as pool:
         watcher = pool.submit(timed_get, app, path)
@@ -49,7 +47,7 @@ def test_ending_waits_answers_a_waiting_watcher_at_once(app: Any, path: str) -> 
             assert time.monotonic() < deadline, "the watcher never waited"
             time.sleep(0.01)  # polling interval
         ended = time.monotonic()
-        end_waits(app)
+        current_worker(app).end_waits()
         response, answered = watcher.result(timeout=5)
 
     assert response.status_code == 304
@@ -58,8 +56,8 @@ def test_ending_waits_answers_a_waiting_watcher_at_once(app: Any, path: str) -> 
 
 
 def test_a_watch_that_starts_while_stopping_answers_at_once(app: Any, path: str) -> None:
-    get_listener(app)
-    end_waits(app)
+    current_worker(app).listener  # noqa: B018 - started, as a first request would
+    current_worker(app).end_waits()
     started = time.monotonic()
     response, answered = timed_get(app, path)
 

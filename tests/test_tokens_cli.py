@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import getpass
 import hashlib
+import os
 from typing import Any
 
 import pytest
 
-from app.audit import cli_actor
-from app.tokens import SECRET_PATTERN, TokenError, create_token
+from app.web.audit import cli_actor
+from app.web.tokens import SECRET_PATTERN, TokenError, create_token
 
 
 @pytest.fixture
@@ -96,10 +97,10 @@ def test_list_shows_names_roles_and_times_never_secrets(flask: Any, client: Any)
     result = flask("tokens", "list")
     assert result.exit_code == 0
     header, ci, ops = result.output.splitlines()
-    assert header.split() == ["NAME", "ROLE", "CREATED", "LAST", "USED", "REVOKED"]
-    assert ci.split()[:2] == ["ci", "writer"] and ci.split()[-1] == "-"  # used, live
+    assert header.split() == ["NAME", "ROLE", "CREATED", "LAST", "USED", "REVOKED", "APPLICATIONS"]
+    assert ci.split()[:2] == ["ci", "writer"] and ci.split()[-2] == "-"  # used, live
     assert ops.split()[:2] == ["ops", "admin"] and ops.split()[3] == "-"  # unused, revoked
-    assert ops.split()[-1].endswith("Z")
+    assert ops.split()[-2].endswith("Z") and ops.split()[-1] == "*"  # every application
     assert all(secret not in result.output for secret in secrets)
 
 
@@ -197,3 +198,51 @@ def test_cli_actor_names_the_os_user(monkeypatch) -> None:
 
     monkeypatch.setattr(getpass, "getuser", nobody)
     assert cli_actor() == "cli"
+
+
+def test_output_writes_the_secret_to_a_new_private_file(flask: Any, db: Any, tmp_path) -> None:
+    target = tmp_path / "ops-admin"
+    result = flask("tokens", "create", "ops-admin", "--role", "admin", "--output", str(target))
+    assert result.exit_code == 0, result.output
+    secret = target.read_text().rstrip("\n")
+    assert SECRET_PATTERN.fullmatch(secret)
+    assert secret not in result.output and str(target) in result.output
+    assert target.stat().st_mode & 0o777 == 0o600
+    [row] = rows(db)
+    assert bytes(row["secret_sha256"]) == hashlib.sha256(secret.encode()).digest()
+
+
+@pytest.mark.parametrize(
+    "where", ["missing folder", "existing file", "a file for a folder", "unwritable folder"]
+)
+def test_output_that_cannot_be_written_creates_no_token(
+    flask: Any, db: Any, tmp_path, where: str
+) -> None:
+    target = tmp_path / "secrets" / "ops-admin"
+    if where == "existing file":
+        target.parent.mkdir()
+        target.write_text("kept\n")
+    elif where == "a file for a folder":
+        target.parent.write_text("")
+    elif where == "unwritable folder":
+        if os.geteuid() == 0:
+            pytest.skip("root writes into any folder")
+        target.parent.mkdir(mode=0o500)
+    result = flask("tokens", "create", "ops-admin", "--role", "admin", "--output", str(target))
+    assert result.exit_code == 1
+    assert "no token was created" in result.output
+    assert rows(db) == []
+    if where == "existing file":
+        assert target.read_text() == "kept\n"  # never overwritten
+    elif where != "a file for a folder":
+        assert not target.exists()
+
+
+def test_output_is_removed_when_the_token_cannot_be_created(flask: Any, db: Any, tmp_path) -> None:
+    create(flask, "ops-admin")
+    target = tmp_path / "ops-admin"
+    result = flask("tokens", "create", "ops-admin", "--role", "admin", "--output", str(target))
+    assert result.exit_code == 1
+    assert "exists already" in result.output
+    assert not target.exists()
+    assert len(rows(db)) == 1

@@ -1,4 +1,4 @@
-"""Contract section 10: `flask export` and `flask import`, through the CLI and a real `flask`."""
+"""`flask export` and `flask import`, through the CLI and a real `flask`."""
 
 from __future__ import annotations
 
@@ -17,11 +17,13 @@ import pytest
 from psycopg2 import sql
 
 from app import create_app, migrations
-from app.audit import cli_actor
-from app.db import close_pool, connection_kwargs
-from app.export import export
+from app.db import connection_kwargs
+from app.schemas.common import NAME_RULE
 from app.settings import PROJECT_ROOT
-from tests.conftest import MIGRATIONS_DIR, create_application, create_configuration
+from app.transfer.export import export
+from app.web.audit import cli_actor
+from app.worker import current_worker
+from tests.helpers import MIGRATIONS_DIR, create_application, create_configuration
 
 API = "/api/v1/configurations"
 FLASK = str(Path(sys.executable).parent / "flask")
@@ -80,13 +82,17 @@ def imported(flask: Any, path: Path, *options: str) -> list[str]:
 def test_export_of_an_empty_database(flask):
     result = flask("export")
     assert result.exit_code == 0
-    assert json.loads(result.stdout) == {"format": "config-service/v1", "applications": []}
+    assert json.loads(result.stdout) == {
+        "format": "config-service/v2",
+        "environments": [],
+        "applications": [],
+    }
     assert result.stderr == "exported 0 application(s), 0 configuration(s) to standard output\n"
 
 
 def test_export_writes_current_versions_by_name(flask, populated, tmp_path):
     document = json.loads(exported(flask, tmp_path / "backup.json"))
-    assert document["format"] == "config-service/v1"
+    assert document["format"] == "config-service/v2" and document["environments"] == []
     assert [entry["name"] for entry in document["applications"]] == ["api", "billing", "empty"]
     api, billing, empty = document["applications"]
     assert empty == {"name": "empty", "comments": None, "configurations": []}
@@ -96,6 +102,7 @@ def test_export_writes_current_versions_by_name(flask, populated, tmp_path):
         "comments": "",
         "config": {"host": "h", "new": [True, None], "port": 3},
         "schema": SCHEMA,
+        "overlays": {},
     }
     assert billing["configurations"][0]["schema"] is None
     numbers = api["configurations"][0]
@@ -135,7 +142,7 @@ MEASURE = """
 import sys
 from contextlib import closing
 import psycopg2
-from app.export import export
+from app.transfer.export import export
 
 def peak():  # this process's resident high-water mark (ru_maxrss counts the parent's too)
     with open("/proc/self/status") as status:
@@ -197,7 +204,7 @@ def empty_app(databases: Any, app_settings: dict[str, Any]):
     migrations.migrate(url, MIGRATIONS_DIR)
     application = create_app({**app_settings, "DATABASE_URL": url, "DATABASE_LISTEN_URL": url})
     yield application
-    close_pool(application)
+    current_worker(application).shutdown()
 
 
 def test_round_trip_export_empty_database_import_export(flask, populated, empty_app, tmp_path):
@@ -207,8 +214,10 @@ def test_round_trip_export_empty_database_import_export(flask, populated, empty_
         result = runner.invoke(args=["import", str(tmp_path / "first.json")])
         assert result.exit_code == 0, result.output
         assert result.stdout.splitlines() == [
+            "environments: 0 created, 0 updated, 0 unchanged",
             "applications: 3 created, 0 updated, 0 unchanged",
             "configurations: 4 created, 0 updated, 0 unchanged",
+            "overlays: 0 created, 0 updated, 0 unchanged",
         ]
         result = runner.invoke(args=["export", "-o", str(tmp_path / "second.json")])
     assert result.exit_code == 0, result.output
@@ -239,8 +248,10 @@ def test_reimport_changes_nothing(flask, db, populated, tmp_path):
     before_text = exported(flask, path)
     before = counts(db)
     assert imported(flask, path) == [
+        "environments: 0 created, 0 updated, 0 unchanged",
         "applications: 0 created, 0 updated, 3 unchanged",
         "configurations: 0 created, 0 updated, 4 unchanged",
+        "overlays: 0 created, 0 updated, 0 unchanged",
     ]
     assert counts(db) == before  # no version, no audit entry
     assert exported(flask, tmp_path / "again.json") == before_text
@@ -257,7 +268,7 @@ def test_import_updates_changed_and_creates_missing_by_name(flask, db, populated
     document["applications"].append({"name": "zeta", "comments": "last"})
     path.write_text(json.dumps(document), encoding="utf-8")
     before = counts(db)
-    assert imported(flask, path) == [
+    assert imported(flask, path)[1:3] == [
         "applications: 1 created, 1 updated, 2 unchanged",
         "configurations: 1 created, 2 updated, 2 unchanged",
     ]
@@ -282,8 +293,10 @@ def test_dry_run_counts_but_writes_nothing(flask, db, populated, tmp_path):
     before, rows = counts(db), everything(db)
     assert imported(flask, path, "--dry-run") == [
         "dry run: nothing was written; the import would give",
+        "environments: 0 created, 0 updated, 0 unchanged",
         "applications: 1 created, 0 updated, 3 unchanged",
         "configurations: 1 created, 1 updated, 3 unchanged",
+        "overlays: 0 created, 0 updated, 0 unchanged",
     ]
     assert counts(db) == before and everything(db) == rows
 
@@ -336,7 +349,10 @@ INVALID = [
     ([], [": Must be a JSON object."]),
     ({"applications": []}, ["/format: Missing data for required field."]),
     ({"format": "config-service/v1"}, ["/applications: Missing data for required field."]),
-    ({**VALID, "format": "v2"}, ["/format: Must be 'config-service/v1'."]),
+    (
+        {**VALID, "format": "v2"},
+        ["/format: Must be one of 'config-service/v1', 'config-service/v2'."],
+    ),
     ({**VALID, "extra": 1}, ["/extra: Unknown field."]),
     (broken({"/applications/1/colour": "red"}), ["/applications/1/colour: Unknown field."]),
     (broken({"/applications/2": "x"}), ["/applications/2: Invalid input type."]),
@@ -344,12 +360,12 @@ INVALID = [
         broken({"/applications/2/name": ""}),
         [
             "/applications/2/name: Length must be between 1 and 128.",
-            "/applications/2/name: String does not match expected pattern.",
+            f"/applications/2/name: {NAME_RULE}",
         ],
     ),
     (
         broken({f"{C}/name": "bad name"}),
-        [f"{C}/name: String does not match expected pattern."],
+        [f"{C}/name: {NAME_RULE}"],
     ),
     (
         broken({"/applications/2/name": "ok"}),
@@ -389,7 +405,7 @@ INVALID = [
             }
         ),
         [
-            "/applications/0/name: String does not match expected pattern.",
+            f"/applications/0/name: {NAME_RULE}",
             "/applications/1/configurations: Not a valid list.",
             f"{C}/config/a~1b: False schema does not allow {{}}",
         ],
@@ -431,7 +447,7 @@ def test_at_most_a_hundred_problems_are_listed(flask, tmp_path):
     result = flask("import", str(path))
     lines = result.stderr.splitlines()
     assert result.exit_code == 1 and len(lines) == 102
-    assert lines[0] == "/applications/0/name: String does not match expected pattern."
+    assert lines[0] == f"/applications/0/name: {NAME_RULE}"
     assert lines[100] == "... and 50 more"
 
 
@@ -454,7 +470,7 @@ def test_the_flask_command_exports_and_imports(database_url, db, populated, tmp_
     before = counts(db)
     done = run_flask(database_url, "import", str(path), "--dry-run", capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[1:] == [
+    assert done.stdout.splitlines()[2:4] == [
         "applications: 0 created, 0 updated, 3 unchanged",
         "configurations: 0 created, 0 updated, 4 unchanged",
     ]

@@ -1,4 +1,4 @@
-"""Contract section 8: long-poll watching with If-None-Match and `Prefer: wait`, LISTEN/NOTIFY."""
+"""Long-poll watching with If-None-Match and `Prefer: wait`, LISTEN/NOTIFY."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import json
 import math
 import os
 import re
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -16,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from app import create_app
-from app.db import close_pool, get_pool
-from app.notifications import get_listener, stop_listener
-from tests.conftest import create_application, create_configuration
+from app.db import get_pool
+from app.web.tokens import create_token
+from app.worker import current_worker
+from tests.helpers import create_application, create_configuration
 from tests.servers import Gunicorn, running_gunicorn
 
 API = "/api/v1/configurations"
@@ -27,17 +26,6 @@ BY_NAME = "/api/v1/applications/by-name/billing/configurations/database"
 LISTENER = "config-service-listener"
 PROMPT = 1.0  # seconds within which a change must reach a waiting client
 IMMEDIATE = 0.5  # seconds within which an answer that does not wait must come
-
-
-@pytest.fixture
-def app(app_settings: dict[str, Any]) -> Iterator[Any]:
-    """The application; its change listener and pool are stopped after the test."""
-    application = create_app(app_settings)
-    yield application
-    # The listener notices a stop within its one-second select timeout; let it finish
-    # in the background instead of making every test wait for that.
-    threading.Thread(target=stop_listener, args=(application,), daemon=True).start()
-    close_pool(application)
 
 
 @pytest.fixture
@@ -87,7 +75,7 @@ def watch_headers(etag: str = '"1"', prefer: str = "wait=5") -> dict[str, str]:
 
 def waiting(app: Any) -> int:
     """Return how many requests wait on this process's change listener."""
-    listener = app.extensions.get("change_listener")
+    listener = current_worker(app).running()[1]
     return listener.waiting if listener is not None else 0
 
 
@@ -265,7 +253,7 @@ def test_without_if_none_match_prefer_is_ignored(client, configuration, path):
 @pytest.fixture
 def one_connection(app: Any, configuration: dict[str, Any]) -> None:
     """Rebuild the pool with a single connection: a waiter holding it would starve the rest."""
-    close_pool(app)
+    current_worker(app).shutdown()
     app.config.update(DB_POOL_MIN=1, DB_POOL_MAX=1, DB_POOL_TIMEOUT=2)
 
 
@@ -342,7 +330,7 @@ def terminate(db: Any, pids: set[int]) -> None:
 
 def connected_listener(app: Any, db: Any) -> tuple[Any, set[int]]:
     """Start this process's listener; return it once connected, with the listener backends."""
-    listener = get_listener(app)
+    listener = current_worker(app).listener
     wait_until(listener.connected.is_set, what="the listener to connect")
     wait_until(lambda: listener_backends(db), what="the listener in pg_stat_activity")
     return listener, listener_backends(db)
@@ -381,6 +369,19 @@ def test_a_change_while_the_listener_reconnects_is_not_missed(
     timed = watcher.result(timeout=10)
     assert_woken(timed, body, "wait=10")
     assert timed.finished - changed_at < 2.0
+
+
+def test_the_listener_reconnects_promptly_however_often_it_was_lost(app, db):
+    # The wait between attempts doubles while connecting fails, but a connection that
+    # listened and then dropped is a fresh loss: the next attempt comes after 0.1 s again,
+    # not after the doubled waits of every loss before (3.2 s by the sixth).
+    listener, _ = connected_listener(app, db)
+    for loss in range(6):
+        connects = listener.connects
+        terminate(db, listener_backends(db))
+        lost_at = time.monotonic()
+        wait_until(lambda n=connects: listener.connects > n, what=f"reconnect #{loss + 1}")
+        assert time.monotonic() - lost_at < 1.0, f"reconnect #{loss + 1} was slow"
 
 
 # (i): 500 watchers on a real gunicorn, with plain reads served meanwhile
@@ -592,3 +593,54 @@ def setup_over_http(server: Gunicorn) -> dict[str, Any]:
         return json.loads(response.read())
     finally:
         conn.close()
+
+
+# A waiting request whose token is revoked or lowered ends with 401 / 403, never a change
+
+
+@pytest.fixture
+def guarded(make_app: Any, app_settings: dict[str, Any], db: Any) -> tuple[Any, dict[str, str]]:
+    """An app with auth on, listening, and a reader token named `watcher`: (app, headers)."""
+    application = make_app(**{**app_settings, "AUTH_ENABLED": True})
+    assert current_worker(application).listener.connected.wait(5)
+    secret = create_token(db, "watcher", "reader", "test")
+    return application, {"Authorization": f"Bearer {secret}", **watch_headers(prefer="wait=10")}
+
+
+def park(application: Any, path: str, headers: dict[str, str]) -> Future[Timed]:
+    """Start a watcher in a thread of its own and return once it waits."""
+    watcher = ThreadPoolExecutor(max_workers=1).submit(timed_get, application, path, headers)
+    wait_until(lambda: waiting(application) == 1, what="the watcher to wait")
+    return watcher
+
+
+def test_a_revoked_token_ends_the_wait_with_401(guarded, client, configuration, path):
+    application, headers = guarded
+    watcher = park(application, path, headers)
+
+    revoked_at = time.monotonic()
+    result = application.test_cli_runner().invoke(args=["tokens", "revoke", "watcher"])
+    assert result.exit_code == 0, result.output
+    change(client, configuration["id"], password="rotated")
+
+    timed = watcher.result(timeout=10)
+    assert timed.response.status_code == 401, timed.response.get_data(as_text=True)
+    assert "rotated" not in timed.response.get_data(as_text=True)
+    assert timed.finished - revoked_at < PROMPT
+
+
+def test_a_role_change_makes_the_watcher_check_again_and_wait_on(
+    guarded, client, db, configuration
+):
+    # GET needs reader, the least role, so no role change can forbid a watcher: it is
+    # woken, checks its token again, and waits on for the change it asked about.
+    application, headers = guarded
+    watcher = park(application, f"{API}/{configuration['id']}", headers)
+    with db.cursor() as cur:
+        cur.execute("UPDATE api_tokens SET role = 'writer' WHERE name = 'watcher'")
+    time.sleep(0.2)  # the NOTIFY has woken it by now
+    assert not watcher.done()
+    assert waiting(application) == 1
+
+    body = change(client, configuration["id"], n=1)
+    assert_woken(watcher.result(timeout=10), body, "wait=10")
