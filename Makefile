@@ -1,9 +1,11 @@
 # Config Service developer commands. Everything runs from a virtualenv in .venv,
 # created on first use and re-synced whenever requirements*.txt change.
 #
-#   make run          serve on http://$GUNICORN_BIND (127.0.0.1:8000; embedded PostgreSQL unless DATABASE_URL is set)
+#   make run          serve on http://$GUNICORN_BIND (127.0.0.1:8000; embedded PostgreSQL unless DATABASE_URL is set,
+#                     stopped with the service unless KEEP_DEVDB=1)
+#   make flask        a flask command on the database make run serves: make flask ARGS="tokens list"
 #   make test         run the test suite (ARGS="-k name -x" passes options to pytest)
-#   make lint         ruff check + ruff format --check
+#   make lint         ruff check + ruff format --check + mypy (app/)
 #   make tox          the suite on Python 3.10-3.13, in parallel
 #   make bench        the benchmark: seed, serve, wrk, table + docs/benchmarks.{md,png} (ARGS="--size 1000000")
 #   make devdb-stop   stop the embedded development PostgreSQL
@@ -17,41 +19,65 @@ TOX_JOBS ?= auto
 
 VENV_PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
 BENCH_STAMP := $(VENV)/.installed-bench
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint tox bench devdb-stop clean distclean
+.PHONY: help venv run bind-free flask test lint tox bench devdb-stop clean distclean
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
 
-# Create the virtualenv. A failed `python3 -m venv` (Debian/Ubuntu without python3-venv)
-# leaves a half-made folder behind: remove it and say what to install.
+# Create the virtualenv, without pip: `python3 -m venv` spends seconds installing pip into
+# it, so when $(PYTHON) has a pip that installs into another environment (pip 22.3+,
+# `--python`), that one is used; otherwise the virtualenv gets its own (ensurepip). A
+# failure (Debian/Ubuntu without python3-venv) removes the half-made folder and says what
+# to install.
 $(VENV_PY):
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null || { \
 	  echo "error: Python 3.10+ is required; '$(PYTHON)' is $$($(PYTHON) -V 2>/dev/null || echo missing)." \
 	       "Use: make PYTHON=python3.X ..." >&2; exit 1; }
 	@echo "creating virtualenv $(VENV) with $$($(PYTHON) -V 2>&1)"
-	@out="$$($(PYTHON) -m venv $(VENV) 2>&1)" || { \
+	@out="$$($(PYTHON) -m venv --without-pip $(VENV) 2>&1 && \
+	         { $(PYTHON) -m pip --python $(VENV_PY) --version >/dev/null 2>&1 || \
+	           $(VENV_PY) -m ensurepip --default-pip 2>&1; })" || { \
 	  rm -rf $(VENV); printf '%s\n' "$$out" | tail -n 3 | sed 's/^/  /' >&2; \
 	  echo "error: '$(PYTHON) -m venv' failed; on Debian/Ubuntu: apt-get install python3-venv" >&2; \
 	  exit 1; }
 
-# (Re)install dependencies when requirements change; the stamp records the last sync.
-$(STAMP): requirements.txt requirements-dev.txt | $(VENV_PY)
-	$(VENV_PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+# The virtualenv's own pip once it has one, else $(PYTHON)'s (expanded when a recipe runs).
+PIP = $(if $(wildcard $(VENV)/bin/pip),$(VENV_PY) -m pip,$(PYTHON) -m pip --python $(VENV_PY)) \
+      --disable-pip-version-check
+
+# (Re)install dependencies when requirements change; each stamp records its last sync.
+# `make run` needs only what serving needs; the test and development tools come with the
+# first target that uses them. pip stays quiet, so say what takes these seconds.
+$(RUN_STAMP): requirements.txt requirements-run.txt | $(VENV_PY)
+	@echo "installing the service's packages (requirements-run.txt) into $(VENV) ..."
+	@$(PIP) install --quiet --no-compile -r requirements-run.txt
+	@touch $@
+
+$(STAMP): requirements-dev.txt $(RUN_STAMP)
+	@echo "installing the test and development tools (requirements-dev.txt) into $(VENV) ..."
+	@$(PIP) install --quiet -r requirements-dev.txt
+	@# a pip of the virtualenv's own, for installing by hand (.venv/bin/pip)
+	@[ -x $(VENV)/bin/pip ] || $(PIP) install --quiet pip
 	@touch $@
 
 venv: $(STAMP)
 
-run: $(STAMP)
-	@DATABASE_URL="$$($(VENV_PY) -m app.devdb)" || exit 1; \
-	export DATABASE_URL; \
-	$(VENV)/bin/flask --app wsgi migrate || exit 1; \
-	URL="http://$${GUNICORN_BIND:-127.0.0.1:8000}"; \
-	$(VENV)/bin/flask --app wsgi tokens bootstrap --url "$$URL" || exit 1; \
-	echo "Config Service on $$URL - try: curl -s $$URL/healthz"; \
-	exec $(VENV)/bin/gunicorn -c gunicorn.conf.py wsgi:app
+# devtools/serve.py: free port check, database, migrations, first admin token, gunicorn;
+# on Ctrl-C or SIGTERM it stops gunicorn, then the embedded PostgreSQL it started.
+run: bind-free $(RUN_STAMP)
+	@$(VENV_PY) -m devtools.serve
+
+# Before installing anything: say at once when GUNICORN_BIND is taken.
+bind-free:
+	@$(PYTHON) -m devtools.serve --check-bind
+
+# ARGS go to flask; without DATABASE_URL it runs on the embedded PostgreSQL, as make run.
+flask: $(RUN_STAMP)
+	@$(VENV_PY) -m devtools.devdb run $(VENV)/bin/flask --app wsgi $(ARGS)
 
 test: $(STAMP)
 	$(VENV)/bin/pytest $(ARGS)
@@ -59,6 +85,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 # ARGS go to tox here: ARGS="-e py312 -- -k name"
 tox: $(STAMP)
@@ -66,17 +93,17 @@ tox: $(STAMP)
 
 # The benchmark's extra packages (matplotlib, py-spy) stay out of the test install.
 $(BENCH_STAMP): requirements-bench.txt $(STAMP)
-	$(VENV_PY) -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
+	$(PIP) install --quiet -r requirements-bench.txt
 	@touch $@
 
 # Not part of `make test`: a few minutes of load on a database of its own (BENCH_DATABASE_URL,
 # else TEST_DATABASE_URL, else the embedded PostgreSQL). Options: make bench ARGS="--help".
 bench: $(STAMP) $(BENCH_STAMP)
-	$(VENV_PY) -m tests.benchmarks.bench $(ARGS)
+	$(VENV_PY) -m bench.bench $(ARGS)
 
 # The server's binaries live in .venv, so stop it before .venv goes away.
 devdb-stop:
-	@if [ -x $(VENV_PY) ]; then $(VENV_PY) -m app.devdb stop; \
+	@if [ -x $(VENV_PY) ]; then $(VENV_PY) -m devtools.devdb stop; \
 	else echo "no $(VENV): nothing to stop"; fi
 
 clean: devdb-stop
