@@ -6,6 +6,7 @@ import http.client
 import json
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,27 @@ def test_a_pure_python_loop_is_unwound_too():
     with pytest.raises(budget.OverBudget):
         budget.within(50, spin)
     assert time.thread_time() - started < 0.2
+
+
+def test_a_raise_that_python_drops_in_a_finalizer_is_raised_again():
+    # Nearly all of this loop's calls are the weakref callbacks that free the keys: a raise
+    # that lands in one is dropped by Python ("unraisable"), which also turns the hook off.
+    class Key:
+        pass
+
+    def churn() -> None:
+        keys: weakref.WeakKeyDictionary[Key, int] = weakref.WeakKeyDictionary()
+        give_up = time.thread_time() + 2  # the hook stayed off: returns, and the test fails
+        while time.thread_time() < give_up:
+            batch = [Key() for _ in range(1000)]
+            keys.update(dict.fromkeys(batch, 1))
+            del batch  # 1,000 callbacks in a row
+
+    for _ in range(5):
+        started = time.thread_time()
+        with pytest.raises(budget.OverBudget):
+            budget.within(20, churn)
+        assert time.thread_time() - started < 0.2
 
 
 @pytest.mark.parametrize(
