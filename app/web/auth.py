@@ -107,7 +107,7 @@ def _presented_token(req: Request) -> dict[str, Any]:
     secret = bearer_secret(req.headers.get("Authorization", ""))
     # Only our own format reaches the token list, and so the database.
     listed = secret is not None and SECRET_PATTERN.fullmatch(secret)
-    token = _live_token(hash_secret(secret)) if listed else None  # type: ignore[arg-type]
+    token = _live_token(hash_secret(secret)) if listed else None  # type: ignore[arg-type]  # listed: not None
     if token is not None:
         return token
     failures = current_app.extensions["auth_failures"]

@@ -27,5 +27,5 @@ def route_template(rule: Rule) -> str:
     """Return a rule as the OpenAPI paths spell it (`/versions/{version}`), cached on the rule."""
     template = getattr(rule, "template", None)
     if template is None:
-        template = rule.template = _ARGUMENT.sub(r"{\1}", rule.rule)  # type: ignore[attr-defined]
+        template = rule.template = _ARGUMENT.sub(r"{\1}", rule.rule)  # type: ignore[attr-defined]  # our cache
     return template

@@ -162,4 +162,4 @@ def _plain_read(environ: dict[str, Any]) -> bool:
 def init_app(app: Flask) -> None:
     """Put the fast path in front of Flask if FAST_PATH is on (after the routes exist)."""
     if app.config["FAST_PATH"]:
-        app.wsgi_app = FastPath(app, app.wsgi_app)  # type: ignore[method-assign]
+        app.wsgi_app = FastPath(app, app.wsgi_app)  # type: ignore[method-assign]  # the WSGI middleware idiom
