@@ -7,6 +7,7 @@ configuration with a staging overlay, then times N GETs of each kind through the
 test client, in alternating rounds so that drift hits both alike, and prints the medians
 per request and their ratio. Both reads are served from the worker's read cache (the
 listener is connected first); the ratio is what a resolved read costs over a plain one.
+Production defaults: auth on (an admin token on every request), LOG_LEVEL=INFO.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ import psycopg2
 from psycopg2.extensions import make_dsn
 
 from app import create_app, migrations
+from app.db import transaction
 from app.settings import PROJECT_ROOT
+from app.web.tokens import create_token
 from app.worker import current_worker
 
 ROUNDS = 200
@@ -61,8 +64,11 @@ def main(server: str, n: int) -> None:
     try:
         dsn = make_dsn(server, dbname=name)
         migrations.migrate(dsn, PROJECT_ROOT / "app" / "migrations")
-        app = create_app({"DATABASE_URL": dsn, "AUTH_ENABLED": False, "LOG_LEVEL": "warning"})
+        app = create_app({"DATABASE_URL": dsn, "LOG_LEVEL": "INFO"})
+        with app.app_context(), transaction() as conn:
+            secret = create_token(conn, "bench", "admin", actor="bench")
         client = app.test_client()
+        client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {secret}"
         configuration_id = _seed(client)
         assert current_worker(app).listener.connected.wait(5), "the listener did not connect"
         plain = f"/api/v1/configurations/{configuration_id}"
