@@ -22,7 +22,7 @@ DEADLINE = 90.0  # seconds for one racing test; a livelock fails instead of hang
 
 @pytest.fixture(scope="module")
 def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gunicorn]:
-    """Two gthread workers of eight threads each, on a free port."""
+    """Two workers on a free port (eight threads each under TEST_WORKER_CLASS=gthread)."""
     log = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
     options = {"workers": 2, "threads": 8, "env": {"AUTH_ENABLED": "false"}}
     with running_gunicorn(database_url, log, **options) as running:

@@ -236,7 +236,7 @@ def test_random_schemas_and_configs_answer_201_or_422_within_the_budget(client, 
 
 @pytest.fixture(scope="module")
 def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gunicorn]:
-    """One gthread worker of four threads: an attack on it must not stop its /healthz."""
+    """One worker (four threads under gthread): an attack on it must not stop its /healthz."""
     log: Path = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
     options = {"workers": 1, "threads": 4, "env": {"AUTH_ENABLED": "false"}}
     with running_gunicorn(database_url, log, **options) as running:
