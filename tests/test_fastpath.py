@@ -143,7 +143,7 @@ def seconds_aside(answered: tuple) -> tuple:
 LOOKUPS = "read_cache_lookups_total"
 
 
-def token_lookups(counts: dict[tuple, float]) -> float:
+def cache_lookups(counts: dict[tuple, float]) -> float:
     return sum(value for (name, _), value in counts.items() if name == LOOKUPS)
 
 
@@ -177,7 +177,12 @@ def test_replayed_requests_get_the_same_answers_logs_and_metrics(pair, world):
             expected = answer(flask, method, path, headers, address)
             assert answer(fast, method, path, headers, address) == expected, (method, path, headers)
     assert fast.handlers.lines == flask.handlers.lines
-    assert metrics_of(fast) == metrics_of(flask)
+    # Whether a lookup of the read cache hits depends on when each app's listener handled a
+    # change, or reconnected and so emptied its cache (CI once saw 222 misses and 2,820
+    # hits against 223 and 2,819): their sum is compared here, every other count exactly.
+    fast_counts, flask_counts = metrics_of(fast), metrics_of(flask)
+    assert without_lookups(fast_counts) == without_lookups(flask_counts)
+    assert cache_lookups(fast_counts) == cache_lookups(flask_counts)
     assert 2 * len(sent) - len(answered_by_flask) >= 150  # what the fast path answered
 
 
@@ -195,9 +200,9 @@ def test_refusals_and_429s_come_from_flask_alike(pair, world):
     assert fast.handlers.lines == flask.handlers.lines
     # Each looked the token up in its cached token list once a request; whether a lookup
     # was a hit or a reload depends on when each app's listener handled a change, so only
-    # their number is compared here (the replay test compares hits and misses).
+    # their number is compared here (as in the replay test).
     fast_counts, flask_counts = metrics_of(fast), metrics_of(flask)
-    assert token_lookups(fast_counts) == token_lookups(flask_counts) == 25
+    assert cache_lookups(fast_counts) == cache_lookups(flask_counts) == 25
     assert without_lookups(fast_counts) == without_lookups(flask_counts)
 
 

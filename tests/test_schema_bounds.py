@@ -137,7 +137,8 @@ def test_a_raise_that_python_drops_in_a_finalizer_is_raised_again():
         started = time.thread_time()
         with pytest.raises(budget.OverBudget):
             budget.within(20, churn)
-        assert time.thread_time() - started < 0.2
+        # 20 ms, then at most the rest of a run of 1,000 callbacks (about 10 ms here)
+        assert time.thread_time() - started < 0.5
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,9 @@ returns.
 One case needs care: when the raise lands in code Python runs on its own to finalize an
 object (a weakref callback, a generator closed as it is freed, `__del__`), Python drops
 the exception, reports it as "unraisable" and turns the hook off. The unraisable hook
-below takes that report for an OverBudget of a guarded thread: it turns the hook back on,
-so the next check raises again, and prints nothing.
+below takes that report for an OverBudget of a guarded thread: it sets a hook that raises
+at the very next call or return (the budget is spent), again until one unwinds the
+check, and prints nothing.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 EVERY = 200  # profile events between two reads of the clock (one read costs ~0.3 µs)
-_guarded = threading.local()  # .hook: the profile hook of the call this thread guards
+_guarded = threading.local()  # .active: this thread runs a guarded call
 _next_unraisablehook = sys.unraisablehook  # where reports that are not ours go
 
 
@@ -49,19 +50,23 @@ def within(budget_ms: int, call: Callable[..., T], *args: Any) -> T:
     if sys.unraisablehook is not _rearm:  # test runners swap their own in and out
         _next_unraisablehook, sys.unraisablehook = sys.unraisablehook, _rearm
     previous = sys.getprofile()
-    _guarded.hook = hook
+    _guarded.active = True
     sys.setprofile(hook)
     try:
         return call(*args)
     finally:
         sys.setprofile(previous)
-        _guarded.hook = None
+        _guarded.active = False
 
 
 def _rearm(unraisable: Any) -> None:
-    """Turn the hook of this thread's guarded call back on after Python dropped its raise."""
-    hook = getattr(_guarded, "hook", None)
-    if hook is not None and unraisable.exc_type is OverBudget:
-        sys.setprofile(hook)
+    """Raise again in this thread's guarded call after Python dropped its OverBudget."""
+    if getattr(_guarded, "active", False) and unraisable.exc_type is OverBudget:
+        sys.setprofile(_raise_again)
     else:
         _next_unraisablehook(unraisable)
+
+
+def _raise_again(frame: Any, event: str, arg: Any) -> None:
+    if frame.f_code is not _rearm.__code__:  # its own return comes first: not a place to raise
+        raise OverBudget
