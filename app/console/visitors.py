@@ -69,10 +69,11 @@ def admit() -> None:
         if not signing_in:
             raise
         g.visitor = None  # signing in again after a session ended
+    if request.method not in SAFE:
+        session = g.visitor is not None and not signing_in
+        check_csrf(g.visitor.csrf if session else pre_session_token())
     if g.visitor is None and request.endpoint not in OPEN_ENDPOINTS:
         raise NotSignedIn()
-    if request.method not in SAFE:
-        check_csrf(pre_session_token() if signing_in else g.visitor.csrf)
 
 
 def current_visitor() -> Visitor | None:
