@@ -62,7 +62,7 @@ def site(databases: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
+def chromium() -> Iterator[Any]:
     """One headless chromium for the session (each test gets fresh contexts and profiles)."""
     executable = chromium_path()
     from playwright.sync_api import sync_playwright
@@ -189,10 +189,10 @@ def sessions() -> dict[str, Any]:
 
 
 @pytest.fixture
-def console(site: Site, browser: Any, sessions: dict[str, Any]) -> Iterator[Console]:
+def console(site: Site, chromium: Any, sessions: dict[str, Any]) -> Iterator[Console]:
     """Pages for one test; its teardown fails on console errors, page errors, CSP
     violations and requests to any host but 127.0.0.1."""
-    made = Console(site, browser, sessions)
+    made = Console(site, chromium, sessions)
     yield made
     problems = made.close()
     assert not problems, "the pages of this test went wrong:\n" + "\n".join(problems)
