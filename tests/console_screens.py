@@ -75,26 +75,35 @@ def conflict(console: Console, page: Any, overlap: bool = False) -> dict[str, An
     return configuration
 
 
+def wide(console: Console) -> dict[str, Any]:
+    """Make a configuration whose names and a value are as long as they may be, so the
+    screens meet text that cannot wrap at 320 px."""
+    api = console.site.api
+    application = api.application(unique("app") + "-" + "long" * 28)  # 127 characters
+    document = {**CONFIG, "endpoint": "https://" + "w" * 200 + ".example/"}
+    return api.configuration(document, SCHEMA, application_id=application["id"])
+
+
 def _sign_in(console: Console, page: Any) -> None:
     console.go(page, "/console/")
 
 
 def _applications(console: Console, page: Any) -> None:
-    console.site.api.application()
-    console.go(page, "/console/applications")
+    application = console.site.api.ok("GET", f"/applications/{wide(console)['application_id']}")
+    console.go(page, "/console/applications?prefix=" + application["name"])
 
 
 def _application(console: Console, page: Any) -> None:
-    configuration = console.site.api.configuration(CONFIG, SCHEMA)
+    configuration = wide(console)
     console.go(page, f"/console/applications/{configuration['application_id']}")
 
 
 def _configuration(console: Console, page: Any) -> None:
-    console.go(page, configuration_path(console.site.api.configuration(CONFIG, SCHEMA)))
+    console.go(page, configuration_path(wide(console)))
 
 
 def _edit(console: Console, page: Any) -> None:
-    console.go(page, configuration_path(console.site.api.configuration(CONFIG, SCHEMA), "edit"))
+    console.go(page, configuration_path(wide(console), "edit"))
 
 
 def _edit_with_errors(console: Console, page: Any) -> None:
@@ -125,7 +134,7 @@ def _history(console: Console, page: Any) -> None:
 
 def _environments(console: Console, page: Any) -> None:
     api = console.site.api
-    configuration = api.configuration(CONFIG, SCHEMA)
+    configuration = wide(console)
     environment = api.ok("POST", "/environments", {"name": unique("env")})["name"]
     overlay = {"patch": {"host": "web-staging", "db": {"port": 6432}}}
     api.ok("PUT", f"/configurations/{configuration['id']}/environments/{environment}", overlay)

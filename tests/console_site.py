@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg2
+from psycopg2.extras import RealDictCursor
 
 from app import migrations
 from app.web.tokens import create_token, revoke_token
@@ -93,11 +94,12 @@ class Site:
     def url(self, path: str = "/console/") -> str:
         return self.server.url(path)
 
-    def new_token(self, role: str) -> tuple[str, str]:
-        """Create one more token (for a test that revokes it); return (name, secret)."""
+    def new_token(self, role: str, applications: list[str] | None = None) -> tuple[str, str]:
+        """Create one more token (to revoke, or scoped to these applications); return
+        (name, secret)."""
         name = unique(role)
         with self.connect() as conn:
-            return name, create_token(conn, name, role, "browser-tests")
+            return name, create_token(conn, name, role, "browser-tests", applications or ())
 
     def revoke(self, name: str) -> None:
         with self.connect() as conn:
@@ -106,7 +108,7 @@ class Site:
     @contextmanager
     def connect(self) -> Iterator[Any]:
         """A connection to the service's database, committed at the end of the block."""
-        conn = psycopg2.connect(self.dsn)
+        conn = psycopg2.connect(self.dsn, cursor_factory=RealDictCursor)  # rows as dicts
         try:
             with conn:
                 yield conn
