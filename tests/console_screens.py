@@ -12,16 +12,16 @@ from tests.console_site import unique
 SCHEMA = {
     "type": "object",
     "properties": {
-        "host": {"type": "string"},
-        "port": {"type": "integer", "minimum": 1, "maximum": 65535},
-        "debug": {"type": "boolean"},
-        "level": {"enum": ["debug", "info", "warning"]},
-        "ratio": {"type": "number"},
+        "host": {"type": "string", "title": "Host"},
+        "port": {"type": "integer", "minimum": 1, "maximum": 65535, "title": "Port"},
+        "debug": {"type": "boolean", "title": "Debug logging"},
+        "level": {"enum": ["debug", "info", "warning"], "title": "Log level"},
+        "ratio": {"type": "number", "title": "Sampling ratio"},
         "db": {
             "type": "object",
             "properties": {
-                "host": {"type": "string"},
-                "port": {"type": "integer", "minimum": 1, "maximum": 65535},
+                "host": {"type": "string", "title": "Database host"},
+                "port": {"type": "integer", "minimum": 1, "maximum": 65535},  # no title
             },
         },
     },

@@ -60,12 +60,16 @@ class Api:
         return self.ok("POST", "/applications", {"name": name or unique("app")})
 
     def configuration(
-        self, config: dict[str, Any], schema: Any = None, application_id: str | None = None
+        self,
+        config: dict[str, Any],
+        schema: Any = None,
+        application_id: str | None = None,
+        name: str | None = None,
     ) -> dict[str, Any]:
-        """Create a configuration (in a new application unless one is named)."""
+        """Create a configuration (in a new application unless one is given)."""
         body = {
             "application_id": application_id or self.application()["id"],
-            "name": unique("cfg"),
+            "name": name or unique("cfg"),
             "config": config,
             "schema": schema,
         }

@@ -208,7 +208,9 @@ def test_the_environments_page_shows_each_resolved_document_and_its_layers(
 
 def test_edit_through_the_schema_form_review_and_save(console: Console) -> None:
     api = console.site.api
-    configuration = api.configuration(CONFIG, SCHEMA)
+    # names for the README's screenshot (each session has a new database)
+    application = api.application("billing-api")
+    configuration = api.configuration(CONFIG, SCHEMA, application["id"], "database")
     page = console.page("writer")
     console.go(page, configuration_path(configuration))
     page.locator("a#edit").click()
@@ -216,7 +218,8 @@ def test_edit_through_the_schema_form_review_and_save(console: Console) -> None:
     assert page.get_by_label("Raw JSON").input_value() == json.dumps(stored, indent=2)
     port = page.locator("#field-db-port")
     assert port.get_attribute("name") == "field:/db/port" and port.input_value() == "5432"
-    assert page.locator("label[for=field-db-port]").count() == 1
+    assert page.locator("label[for=field-db-port]").inner_text().strip() == "/db/port"
+    assert page.get_by_label("Database host").input_value() == "pg1"  # the schema's title
     port.fill("5433")
     page.locator("#field-level").select_option(json.dumps("warning"))  # an enum's JSON
     page.locator("#field-debug").check()
@@ -332,7 +335,8 @@ def test_two_tabs_conflict_and_the_change_is_applied_onto_the_new_version(
     console: Console,
 ) -> None:
     api = console.site.api
-    configuration = api.configuration(CONFIG, SCHEMA)
+    application = api.application("checkout")  # names for the README's screenshot
+    configuration = api.configuration(CONFIG, SCHEMA, application["id"], "payments")
     tab_a = console.page("writer")
     tab_b = tab_a.context.new_page()
     for tab in (tab_a, tab_b):
