@@ -81,8 +81,9 @@ def test_a_scoped_token_sees_only_its_applications(app: Any, db: Any, world: dic
 def test_applications_are_searched_by_prefix_and_paged(app: Any, db: Any) -> None:
     cur = db.cursor()
     cur.execute(
-        "INSERT INTO applications (id, name) SELECT '01J00000000000000000' || lpad(n::text, 6, '0'),"
-        " 'app-' || lpad(n::text, 3, '0') FROM generate_series(1, 120) n"
+        "INSERT INTO applications (id, name)"
+        " SELECT '01J00000000000000000' || lpad(n::text, 6, '0'), 'app-' || lpad(n::text, 3, '0')"
+        " FROM generate_series(1, 120) n"
     )
     admin = signed_in(app, db, "ada", "admin")
     first = admin.get("/applications?prefix=app-").get_data(as_text=True)
