@@ -15,8 +15,9 @@ from app.console.browse import configuration_and_application, pretty
 from app.console.changes import describe
 from app.console.checks import flat, problems, read_document
 from app.console.conflicts import conflict_page
-from app.console.forms import apply_values, fields_of, sent_values, typed_values
+from app.console.forms import fields_of
 from app.console.pages import page, saved_page
+from app.console.values import apply_values, sent_values, typed_values
 from app.console.visitors import require
 from app.db import get_conn, transaction
 from app.documents.diff import diff, same

@@ -88,7 +88,7 @@ def current_visitor() -> Visitor | None:
     key = session_id(secret)
     sessions = ConsoleSessionRepository(get_conn())
     row = sessions.get(key)
-    token = None if row is None else live_token(bytes(row["secret_sha256"]))
+    token = None if row is None else live_token(bytes(row["secret_sha256"]), always_look_up=True)
     if row is None or token is None or row["expired"]:
         sessions.delete(key)
         raise SessionEnded()

@@ -132,10 +132,12 @@ def failed_attempt(req: Request) -> int | None:
     return failures.retry_after(address)
 
 
-def live_token(digest: bytes) -> dict[str, Any] | None:
+def live_token(digest: bytes, always_look_up: bool = False) -> dict[str, Any] | None:
     """Find a token in the worker's list of live tokens (read once per token change: any
     create, revoke or role change forgets it). One not listed is looked up at most once a
-    second per worker: only a token made a moment ago, its NOTIFY still on the way, is.
+    second per worker: only a token made a moment ago, its NOTIFY still on the way, is
+    (`always_look_up`: every time, for a caller that already found the hash in a row of its
+    own, such as a console session, so no stranger's guess reaches the database this way).
     A request's `Cache-Control: no-cache` is about its answer, not this list: honouring it
     would give every unknown token its database round trip back."""
     live = current_worker().cached(
@@ -145,7 +147,7 @@ def live_token(digest: bytes) -> dict[str, Any] | None:
         lambda tokens: 64 + 256 * len(tokens),
     )
     token = live.get(digest)
-    if token is None and current_app.extensions["token_probe"].allow():
+    if token is None and (always_look_up or current_app.extensions["token_probe"].allow()):
         token = TokenRepository(get_conn()).find_active(digest)
     return token
 

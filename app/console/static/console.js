@@ -21,7 +21,7 @@
             return response.json().then(function (body) { announce(body.version); });
           }
           if (response.status === 204) {
-            poll(0);
+            poll(500); // the wait ended without a change: ask again
           } // anything else (a session that ended, an error page): stop asking
         })
         .catch(function () { poll(5000); });
