@@ -61,9 +61,11 @@ def site(databases: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
         yield running
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    """One headless chromium for the session (each test gets fresh contexts and profiles)."""
+    """One headless chromium per test module (each test gets fresh contexts). Not for the
+    session: Playwright's sync API holds an asyncio loop in this thread while it runs, and
+    later tests' asyncio.run() would refuse to start."""
     executable = chromium_path()
     from playwright.sync_api import sync_playwright
 
