@@ -266,6 +266,7 @@ def test_every_console_answer_carries_the_policy(app: Any, db: Any) -> None:
         ("GET", "/console/nothing", 404),
         ("GET", "/console/configurations/01ARZ3NDEKTSV4RRFFQ69G5FAV", 404),
         ("DELETE", "/console/applications", 405),
+        ("GET", "/console/applications?prefix=%00", 400),
         ("GET", "/console/configurations/01ARZ3NDEKTSV4RRFFQ69G5FAV/watch", 400),
     ],
 )

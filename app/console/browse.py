@@ -51,6 +51,8 @@ def pretty(document: Any) -> str:
 def applications():
     """List the applications the token may see, by name prefix, a page at a time."""
     prefix = request.args.get("prefix", "")[:MAX_PREFIX]
+    if "\x00" in prefix:  # PostgreSQL text cannot hold it, and no name has it
+        raise BadRequest("A name never contains the NUL character.")
     repo = ApplicationRepository(get_conn())
     rows = repo.names_page(PAGE_SIZE, after_key(), like_prefix(prefix), scope())
     items, after = paged(rows)
