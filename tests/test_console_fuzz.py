@@ -28,7 +28,9 @@ texts = st.one_of(
     st.text(max_size=300),
     json_values.map(json.dumps),
     st.integers().map(str),
-    st.sampled_from(["", "0", "1", "-1", "99999999999", "NaN", "{", "[]", "{}", "\x00", "1e400"]),
+    st.sampled_from(
+        ["", "0", "1", "-1", "99999999999", "NaN", "{", "[]", "{}", "\x00", "1e400", "²", "٣"]
+    ),
 )
 forms = st.dictionaries(st.sampled_from(FIELDS), texts, max_size=6)
 
