@@ -118,3 +118,21 @@ def test_schema_page_shows_the_schema_or_says_none(
     )
     assert "No schema." in text and 'id="schema"' not in text
     assert SCHEMA["type"] == "object"
+
+
+def test_restoring_a_version_the_schema_now_refuses_is_a_422_page(
+    writer: Browser, world: dict, db: Any
+) -> None:
+    configuration_id = world["configuration"]["id"]
+    strict = {**SCHEMA, "properties": {**SCHEMA["properties"], "debug": {"const": True}}}
+    response = world["api"].patch(
+        f"/api/v1/configurations/{configuration_id}", json={"schema": strict}
+    )
+    assert response.status_code == 200, response.get_json()
+    data = {"csrf_token": writer.form_token("/applications"), "base_version": "4"}
+    refused = writer.post(f"/configurations/{configuration_id}/history/1/restore", data)
+    assert refused.status_code == 422 and refused.mimetype == "text/html"
+    assert "/debug" in refused.get_data(as_text=True)
+    cur = db.cursor()
+    cur.execute("SELECT version FROM configurations")
+    assert cur.fetchone()["version"] == 4

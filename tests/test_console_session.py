@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
 import re
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -263,6 +266,7 @@ def test_every_console_answer_carries_the_policy(app: Any, db: Any) -> None:
         ("GET", "/console/nothing", 404),
         ("GET", "/console/configurations/01ARZ3NDEKTSV4RRFFQ69G5FAV", 404),
         ("DELETE", "/console/applications", 405),
+        ("GET", "/console/applications?prefix=%00", 400),
         ("GET", "/console/configurations/01ARZ3NDEKTSV4RRFFQ69G5FAV/watch", 400),
     ],
 )
@@ -289,3 +293,39 @@ def test_a_body_too_large_is_an_html_413(app: Any, db: Any) -> None:
 def test_the_api_still_answers_problems(client: Any) -> None:
     response = client.get("/api/v1/nothing")
     assert response.mimetype == "application/problem+json"
+
+
+def test_the_sign_in_form_token_cookie_is_strict_too(browser: Browser) -> None:
+    cookie = cookie_header(browser.get("/"), "console_csrf")
+    for flag in ("HttpOnly", "SameSite=Strict", "Path=/console/"):
+        assert flag in cookie
+
+
+def test_pages_stay_light(app: Any, db: Any) -> None:
+    """An edit page within 40 KB gzipped without its document; style and script within 3 KB."""
+    world = seed(app, db, config={})
+    browser = signed_in(app, db, "alice", "admin")
+    edit = browser.get(f"/configurations/{world['configuration']['id']}/edit").data
+    assert len(gzip.compress(edit)) <= 40 * 1024
+    for name in ("console.css", "console.js"):
+        assert len(gzip.compress(browser.get(f"/static/{name}").data)) <= 3 * 1024, name
+
+
+def test_a_session_revoked_during_a_wait_ends_it(app: Any, db: Any) -> None:
+    listening(app)
+    world = seed(app, db)
+    browser = signed_in(app, db, "alice", "admin")
+    configuration_id = world["configuration"]["id"]
+    results: list[Any] = []
+    waiting = threading.Thread(
+        target=lambda: results.append(
+            browser.get(f"/configurations/{configuration_id}/watch?version=1&wait=10")
+        )
+    )
+    with app.app_context():  # the thread's requests get their own context
+        waiting.start()
+        time.sleep(0.5)
+        revoke_token(db, "alice", "test")  # its NOTIFY wakes the wait, which checks again
+        waiting.join(10)
+    assert results and results[0].status_code == 303
+    assert results[0].headers["Location"] == ENDED

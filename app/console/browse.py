@@ -4,6 +4,7 @@ environments, and the audit log."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from flask import request
@@ -25,7 +26,13 @@ from app.web.tokens import ADMIN, WRITER
 
 PAGE_SIZE = 50
 MAX_PREFIX = 128
+_NUMBER = re.compile(r"[0-9]{1,9}")  # str.isdigit() also takes "²", which int() refuses
 NO_APPLICATION = "No application has this id or name."
+
+
+def whole_number(text: str | None) -> int | None:
+    """Return a version number written in ASCII digits (at most nine), else None."""
+    return int(text) if text is not None and _NUMBER.fullmatch(text) else None
 
 
 def after_key() -> str | None:
@@ -51,6 +58,8 @@ def pretty(document: Any) -> str:
 def applications():
     """List the applications the token may see, by name prefix, a page at a time."""
     prefix = request.args.get("prefix", "")[:MAX_PREFIX]
+    if "\x00" in prefix:  # PostgreSQL text cannot hold it, and no name has it
+        raise BadRequest("A name never contains the NUL character.")
     repo = ApplicationRepository(get_conn())
     rows = repo.names_page(PAGE_SIZE, after_key(), like_prefix(prefix), scope())
     items, after = paged(rows)
@@ -80,14 +89,14 @@ def configuration_and_application(configuration_id: str) -> tuple[dict, dict]:
 def configuration(configuration_id: str):
     """Show a configuration's current document, and a saved version's note after a save."""
     row, app = configuration_and_application(configuration_id)
-    saved = request.args.get("saved", "")
-    shown = saved.isdigit() and 1 <= int(saved) <= row["version"]
+    saved = whole_number(request.args.get("saved"))
+    shown = saved is not None and 1 <= saved <= row["version"]
     return page(
         "configuration.html",
         configuration=row,
         application=app,
         document=pretty(row["config"]),
-        saved=int(saved) if shown else None,
+        saved=saved if shown else None,
         can_edit=may(WRITER),
     )
 

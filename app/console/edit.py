@@ -11,7 +11,7 @@ from marshmallow import ValidationError
 
 from app.api.writes import FIELDS, locked, save
 from app.console import blueprint
-from app.console.browse import configuration_and_application, pretty
+from app.console.browse import configuration_and_application, pretty, whole_number
 from app.console.changes import describe
 from app.console.checks import flat, problems, read_document
 from app.console.conflicts import conflict_page
@@ -33,8 +33,7 @@ NO_BASE = "The form does not say which version of the configuration it edits."
 
 def base_of(row: dict[str, Any]) -> tuple[int, Any]:
     """Return the version the form edits (its base_version) and that version's document."""
-    text = request.form.get("base_version", "")
-    version = int(text) if text.isdigit() and len(text) <= 9 else 0
+    version = whole_number(request.form.get("base_version")) or 0
     if not 1 <= version <= row["version"]:
         raise BadRequest(NO_BASE)
     if version == row["version"]:

@@ -7,7 +7,7 @@ from marshmallow import ValidationError
 
 from app.api.versions import restore
 from app.console import blueprint
-from app.console.browse import PAGE_SIZE, configuration_and_application, paged
+from app.console.browse import PAGE_SIZE, configuration_and_application, paged, whole_number
 from app.console.changes import describe
 from app.console.checks import flat
 from app.console.edit import BASE, base_of
@@ -25,9 +25,8 @@ VERSION = "<int(min=1, max=2147483647):version>"
 
 
 def _version_arg(name: str, default: int, newest: int) -> int:
-    text = request.args.get(name, "")
-    number = int(text) if text.isdigit() and len(text) <= 9 else default
-    return number if 1 <= number <= newest else default
+    number = whole_number(request.args.get(name))
+    return number if number is not None and 1 <= number <= newest else default
 
 
 @blueprint.get(f"{BASE}/history")

@@ -14,10 +14,11 @@ from app.console.visitors import (
     SESSION_COOKIE,
     NotSignedIn,
     SessionEnded,
+    may,
     pre_session_token,
 )
 from app.web.throttle import is_trusted
-from app.web.tokens import ADMIN, RANK
+from app.web.tokens import ADMIN
 
 # Nothing inline and nothing from elsewhere: only this service's own files may load.
 CSP = (
@@ -33,7 +34,7 @@ def page(template: str, status: int = 200, **context: Any) -> Response:
     html = render_template(
         f"console/{template}",
         visitor=visitor,
-        is_admin=visitor is not None and RANK[visitor.role] >= RANK[ADMIN],
+        is_admin=may(ADMIN),
         csrf_token=visitor.csrf if visitor else pre_session_token(),
         **context,
     )

@@ -60,10 +60,10 @@ def apply_values(
             continue
         try:
             value = _parsed(field, text)
+            if value is not MISSING or value_at(document, field.path) is not MISSING:
+                document = _set(document, field.path, value)
         except ValueError as exc:
             errors[field.pointer] = str(exc)
-            continue
-        document = _set(document, field.path, value)
     return document, errors
 
 
@@ -92,12 +92,15 @@ def _parsed(field: Field, text: str) -> Any:
 
 
 def _set(document: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[str, Any]:
-    """Return a copy of the document with `value` at the path (MISSING: the key removed)."""
+    """Return a copy of the document with `value` at the path (MISSING: the key removed);
+    ValueError when something other than an object stands on the path."""
     head, rest = path[0], path[1:]
     result = dict(document)
     if rest:
-        below = result.get(head)
-        result[head] = _set(below if isinstance(below, dict) else {}, rest, value)
+        below = result.get(head, {})
+        if not isinstance(below, dict):  # never turn a list or a value into an object
+            raise ValueError("The document holds no object here: edit the raw JSON instead.")
+        result[head] = _set(below, rest, value)
     elif value is MISSING:
         result.pop(head, None)
     else:

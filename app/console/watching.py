@@ -7,6 +7,7 @@ from flask import jsonify, request
 from app.api.conditional import WAIT_MAX, WAIT_MIN, wait_for_change
 from app.api.representation import lookup_by_id, visible, wake_keys
 from app.console import blueprint
+from app.console.browse import whole_number
 from app.console.visitors import check_again
 from app.web.errors import BadRequest
 
@@ -14,9 +15,9 @@ DEFAULT_WAIT = 30
 
 
 def _number(name: str, default: int | None = None) -> int:
-    text = request.args.get(name, "")
-    if text.isdigit() and len(text) <= 9:
-        return int(text)
+    number = whole_number(request.args.get(name))
+    if number is not None:
+        return number
     if default is None:
         raise BadRequest(f"?{name}= must be a whole number.")
     return default

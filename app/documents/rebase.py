@@ -4,7 +4,10 @@ two JSON Patches (from the same base) both touch, and applying one onto the othe
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
+
+_INDEX = re.compile(r"0|[1-9][0-9]*")  # an array index in a pointer (ASCII digits only)
 
 
 class PatchConflict(Exception):
@@ -64,7 +67,7 @@ def _parent(document: Any, tokens: list[str]) -> Any:
     for token in tokens:
         if isinstance(node, dict) and token in node:
             node = node[token]
-        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+        elif isinstance(node, list) and _INDEX.fullmatch(token) and int(token) < len(node):
             node = node[int(token)]
         else:
             raise PatchConflict(token)
@@ -79,7 +82,7 @@ def _change(parent: Any, token: str, operation: dict[str, Any]) -> None:
         else:
             parent[token] = copy.deepcopy(operation["value"])
         return
-    if not (isinstance(parent, list) and token.isdigit() and int(token) <= len(parent)):
+    if not (isinstance(parent, list) and _INDEX.fullmatch(token) and int(token) <= len(parent)):
         raise PatchConflict(token)
     index = int(token)
     if op == "add":
@@ -102,6 +105,6 @@ def at(document: Any, where: str) -> Any:
     last = tokens[-1]
     if isinstance(parent, dict) and last in parent:
         return parent[last]
-    if isinstance(parent, list) and last.isdigit() and int(last) < len(parent):
+    if isinstance(parent, list) and _INDEX.fullmatch(last) and int(last) < len(parent):
         return parent[int(last)]
     raise PatchConflict(last)

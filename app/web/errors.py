@@ -7,7 +7,7 @@ from http import HTTPStatus
 from typing import Any, TypeVar
 
 import psycopg2
-from flask import Flask, Response, current_app, json, request
+from flask import Flask, Response, current_app, has_request_context, json, request
 from marshmallow import ValidationError
 from werkzeug import exceptions as werkzeug_exceptions
 from werkzeug.exceptions import HTTPException
@@ -111,6 +111,8 @@ def register_error_page(app: Flask, prefix: str, render: ErrorPage) -> None:
 
 
 def _error_page() -> ErrorPage | None:
+    if not has_request_context():
+        return None
     for prefix, render in current_app.extensions.get("error_pages", ()):
         if request.path.startswith(prefix):
             return render

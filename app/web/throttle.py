@@ -80,6 +80,7 @@ def client_address(req: Request, trusted: Iterable[Network]) -> str:
 
 
 def is_trusted(address: str, trusted: tuple[Network, ...]) -> bool:
+    """Tell whether an address (text) lies in one of the trusted proxies' networks."""
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
