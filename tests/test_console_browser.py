@@ -97,11 +97,15 @@ def test_a_bad_token_is_refused_with_a_message(console: Console) -> None:
 
 
 def test_a_revoked_token_sends_the_next_page_to_sign_in(console: Console) -> None:
+    configuration = console.site.api.configuration({"a": 1})
     name, secret = console.site.new_token("writer")
     page = console.page(None)
     console.sign_in(page, secret)
     assert path_of(page) == "/console/applications"
-    console.site.revoke(name)
+    with page.expect_request(lambda r: "/watch" in r.url):
+        console.go(page, configuration_path(configuration, "edit"))  # its script waits
+    with page.expect_response(lambda r: "/watch" in r.url, timeout=5_000):
+        console.site.revoke(name)  # ends the waiting watch too, without a console error
     deadline = time.monotonic() + 3  # workers forget a revoked token at its NOTIFY
     while True:
         console.go(page, "/console/applications")
@@ -449,14 +453,21 @@ def test_a_restore_after_someone_saved_says_so_and_writes_nothing(console: Conso
 # --- roles -----------------------------------------------------------------------------------
 
 
-def test_the_audit_log_is_for_admins(console: Console) -> None:
+def test_the_audit_log_is_for_admins_and_pages(console: Console) -> None:
+    for _ in range(50):  # more than a page of entries, whatever ran before
+        console.site.api.application()
     configuration = console.site.api.configuration({"a": 1})
     admin = console.page("admin")
     console.go(admin, "/console/applications")
     admin.get_by_role("navigation").get_by_role("link", name="Audit").click()
     admin.wait_for_url("**/console/audit")
+    assert rows(admin, "#audit") == 50
+    first_page = admin.locator("#audit tbody").inner_text()
+    assert configuration["id"] in first_page  # newest first
+    admin.locator("a#next").click()
+    admin.wait_for_url("**after=*")
     assert rows(admin, "#audit") > 0
-    assert configuration["id"] in admin.locator("#audit").inner_text()
+    assert admin.locator("#audit tbody tr").first.inner_text() not in first_page
     reader = console.page("reader")
     console.go(reader, "/console/applications")
     assert reader.get_by_role("navigation").get_by_role("link", name="Audit").count() == 0
@@ -551,6 +562,9 @@ def test_keyboard_only_sign_in_edit_review_and_save(console: Console) -> None:
     enter(page)
     assert text(page, "#message") == "Saved version 2."
     assert api.version(configuration["id"], 2)["config"]["db"]["port"] == 5433
+    tab_to(page, "nav form button")  # Sign out
+    enter(page)
+    assert path_of(page) == "/console/"
 
 
 def test_keyboard_only_conflict_apply_and_restore(console: Console) -> None:
