@@ -89,10 +89,13 @@ def test_sign_out_ends_the_session(console: Console) -> None:
 
 def test_a_bad_token_is_refused_with_a_message(console: Console) -> None:
     page = console.page(None)
-    answer = console.sign_in(page, "cs_" + "x" * 43)
+    bad = "cs_" + "x" * 43
+    answer = console.sign_in(page, bad)
     assert answer.status == 401
     assert text(page, "#message") == "That token is not valid."
-    assert page.get_by_label("Token").input_value() == ""
+    field = page.get_by_label("Token")
+    assert field.input_value() == "" and bad not in page.content()  # not echoed back
+    assert (field.get_attribute("type"), field.get_attribute("autocomplete")) == ("password", "off")
     assert not [c for c in page.context.cookies() if c["name"] == "console_session"]
 
 
