@@ -738,9 +738,9 @@ def test_a_1_mb_configuration_renders_within_2_s(console: Console) -> None:
     configuration = console.site.api.configuration(big)
     page = console.page("writer")
     for target in ("", "edit"):
-        started = time.monotonic()
         console.go(page, configuration_path(configuration, target))
-        elapsed = time.monotonic() - started
+        # from the request to the end of the load event, as the page itself measured it
+        elapsed = page.evaluate("performance.getEntriesByType('navigation')[0].duration") / 1000
         assert elapsed < 2.0, f"{target or 'configuration'} page took {elapsed:.2f} s"
 
 
