@@ -120,6 +120,45 @@ def test_a_revoked_token_sends_the_next_page_to_sign_in(console: Console) -> Non
     page.get_by_label("Token").wait_for()
 
 
+def test_an_expired_session_sends_the_next_page_to_sign_in(console: Console) -> None:
+    name, secret = console.site.new_token("reader")
+    page = console.page(None)
+    console.sign_in(page, secret)
+    assert path_of(page) == "/console/applications"
+    with console.site.connect() as conn, conn.cursor() as cur:
+        cur.execute(
+            "UPDATE console_sessions SET expires_at = now() - interval '1 second'"
+            " WHERE token_name = %s",
+            (name,),
+        )
+    console.go(page, "/console/applications")
+    assert path_of(page) == "/console/?ended=1"
+    assert text(page, "#message") == ENDED
+
+
+def test_a_form_posted_from_another_site_is_refused_and_writes_nothing(console: Console) -> None:
+    api = console.site.api
+    configuration = api.configuration({"a": 1})
+    page = console.page("writer")
+    console.go(page, configuration_path(configuration))  # signed in, with a live session
+    target = console.site.url(configuration_path(configuration, "save"))
+    evil = (
+        '<!doctype html><html lang="en"><title>x</title><form method="post" action="'
+        + target
+        + '"><input name="document" value=\'{"a": 666}\'><input name="base_version" value="1">'
+        "<button>Go</button></form></html>"
+    )
+    other_site = f"http://localhost:{console.site.server.port}/evil"  # another origin
+    page.route(other_site, lambda route: route.fulfill(body=evil, content_type="text/html"))
+    page.goto(other_site)
+    with page.expect_response(lambda r: r.request.method == "POST") as posted:
+        page.get_by_role("button", name="Go").click()
+    assert posted.value.status == 403
+    assert api.get(configuration["id"])["version"] == 1
+    # the page this test made up lives on another host on purpose
+    console.recorder.problems[:] = [p for p in console.recorder.problems if other_site not in p]
+
+
 # --- browsing --------------------------------------------------------------------------------
 
 
