@@ -802,7 +802,16 @@ def test_the_harness_sees_what_the_pages_must_never_do(console: Console) -> None
     console.go(page, "/harness-check")
     page.wait_for_timeout(200)
     violations = axe_violations(page)
+    throws = (
+        '<!doctype html><html lang="en"><title>t</title><script>throw new Error("boom")</script>'
+    )
+    page.route(
+        "**/harness-throws", lambda route: route.fulfill(body=throws, content_type="text/html")
+    )
+    console.go(page, "/harness-throws")
+    page.wait_for_timeout(200)
     seen = console.close()
+    assert any(p.startswith("page error:") and "boom" in p for p in seen), seen
     assert {"html-has-lang", "image-alt"} <= {v.split()[0] for v in violations}, violations
     assert any(p.startswith("CSP violation: style-src-attr") for p in seen), seen
     assert any(p.startswith("CSP violation: script-src-elem") for p in seen), seen
