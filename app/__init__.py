@@ -34,7 +34,7 @@ class ConfigService(Flask):
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """Build the service: settings, logging, database, routes, errors, commands."""
-    from app import db, openapi, worker
+    from app import console, db, openapi, worker
     from app.api import register_blueprints
     from app.cli import register_commands
     from app.settings import load_settings
@@ -54,6 +54,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     register_blueprints(app)
     openapi.init_app(app)
+    console.init_app(app)
     metrics.init_app(app)
     transport.init_app(app)
     worker.init_app(app)

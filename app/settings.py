@@ -96,6 +96,8 @@ SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "AUTH_FAILURES_ALLOWED": ("20", _integer(1, 1_000_000)),
     # proxies whose X-Forwarded-For names the client (comma-separated IPs or CIDRs)
     "TRUSTED_PROXIES": ("", _networks),
+    # hours a web console session lasts after sign-in (8784: a leap year)
+    "CONSOLE_SESSION_HOURS": ("8", _integer(1, 8784)),
 }
 
 

@@ -19,6 +19,9 @@ from app.worker import current_worker
 from tests.helpers import MIGRATIONS_DIR, server_dsn
 from tests.pgbouncer import PgBouncer, routing_through, running_pgbouncer, through_pgbouncer
 
+# The browser tests' fixtures (site, chromium, console); Playwright is imported only when used.
+pytest_plugins = ["tests.browser"]
+
 
 def _admin(dsn: str) -> Any:
     conn = psycopg2.connect(dsn)

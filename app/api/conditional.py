@@ -49,9 +49,10 @@ def _entity_tags(field: str) -> ETags:
     return parse_etags(field)
 
 
-def check_if_match(version: int) -> None:
-    """Refuse with 412 unless If-Match is absent, `*`, or strongly names this version."""
-    header = request.headers.get("If-Match")
+def check_if_match(version: int, if_match: str | None = None) -> None:
+    """Refuse with 412 unless If-Match (the request's, or `if_match` when given) is absent,
+    `*`, or strongly names this version."""
+    header = request.headers.get("If-Match") if if_match is None else if_match
     if header is None:
         return
     # Werkzeug reads an unquoted `3` as the tag "3"; a malformed field names no tag.
@@ -61,7 +62,7 @@ def check_if_match(version: int) -> None:
             f'If-Match must be `*` or quoted entity tags, e.g. If-Match: "{tag[:20]}";'
             " nothing was written."
         )
-    if not request.if_match.contains(str(version)):
+    if not parse_etags(header).contains(str(version)):
         raise PreconditionFailed(f"If-Match does not match the current version, {version}.")
 
 
@@ -94,25 +95,42 @@ def watch(row: Any, lookup: Lookup, keys: tuple[str, ...]) -> tuple[Any, dict[st
     """Hold the request while the client's ETag is current, up to the preferred wait,
     woken by a change to any of `keys` (see representation.wake_keys).
 
-    Returns the newest row and extra headers. No pool connection is held while waiting:
-    the listener wakes us and each check borrows one briefly.
+    Returns the newest row and extra headers.
     """
     wait = prefer_wait()
     conditional = "If-None-Match" in request.headers
     if wait is None or not conditional or not client_is_current(row.tag):
         return row, {}
+    row = wait_for_change(row, lookup, keys, wait, client_is_current, check_again)
+    return row, {"Preference-Applied": f"wait={wait}"}
+
+
+def wait_for_change(
+    row: Any,
+    lookup: Lookup,
+    keys: tuple[str, ...],
+    wait: float,
+    is_current: Callable[[str], bool],
+    recheck: Callable[[], None],
+) -> Any:
+    """Return the newest row once its tag is no longer current, or when `wait` seconds end.
+
+    No pool connection is held while waiting: the listener wakes us on a change to any of
+    `keys` and each check borrows one briefly. `recheck` runs after every wake-up: it
+    raises when the request's credentials no longer allow it.
+    """
     deadline = time.monotonic() + wait
     release_conn()
     listener = current_worker().listener
     with listener.subscribe(*keys) as changed:
         row = found(lookup(), DELETED)  # a change made before we subscribed
         release_conn()
-        while client_is_current(row.tag):
+        while is_current(row.tag):
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not changed.wait(remaining) or listener.stopping:
                 break  # at shutdown: answer now; the next poll (elsewhere) sees any change
             changed.clear()
-            check_again()  # a token revoked or lowered while we waited gets nothing more
+            recheck()  # a token revoked or lowered while we waited gets nothing more
             row = found(lookup(), DELETED)
             release_conn()
-    return row, {"Preference-Applied": f"wait={wait}"}
+    return row

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from flask import Blueprint, current_app
 
@@ -97,13 +98,21 @@ def diff_versions(configuration_id: str, version: int):
 def restore_version(configuration_id: str, version: int):
     """Write a new version whose config and comments equal an old one's (name kept)."""
     with transaction() as conn:
-        repo = ConfigurationRepository(conn)
-        current = visible(repo.get(configuration_id, for_update=True))
-        # An unknown version is a 404 whatever If-Match says (RFC 9110 13.2.1).
-        old = found(VersionRepository(conn).get(configuration_id, version), NO_VERSION)
-        check_if_match(current["version"])
-        fields = {key: current[key] for key in ("name", "schema")}  # the schema stays as now
-        fields.update(comments=old["comments"], config=old["config"])
-        row = save(conn, current, fields, "restore")
+        row = restore(conn, configuration_id, version)
     current_worker().forget(configuration_id)
     return answer(row)
+
+
+def restore(
+    conn: Any, configuration_id: str, version: int, if_match: str | None = None
+) -> dict[str, Any]:
+    """Write an old version's config and comments as the next version, in the caller's
+    transaction, if If-Match (the request's, or `if_match`) names the current one."""
+    repo = ConfigurationRepository(conn)
+    current = visible(repo.get(configuration_id, for_update=True))
+    # An unknown version is a 404 whatever If-Match says (RFC 9110 13.2.1).
+    old = found(VersionRepository(conn).get(configuration_id, version), NO_VERSION)
+    check_if_match(current["version"], if_match)
+    fields = {key: current[key] for key in ("name", "schema")}  # the schema stays as now
+    fields.update(comments=old["comments"], config=old["config"])
+    return save(conn, current, fields, "restore")

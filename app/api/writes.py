@@ -18,10 +18,13 @@ from app.web.audit import recorded
 FIELDS = ("name", "comments", "config", "schema")  # what a write may change
 
 
-def locked(repo: ConfigurationRepository, configuration_id: str) -> dict[str, Any]:
-    """Lock the configuration until the transaction ends, then check If-Match."""
+def locked(
+    repo: ConfigurationRepository, configuration_id: str, if_match: str | None = None
+) -> dict[str, Any]:
+    """Lock the configuration until the transaction ends, then check If-Match (the
+    request's, or `if_match` when given: the console sends the version it edited)."""
     current = visible(repo.get(configuration_id, for_update=True))
-    check_if_match(current["version"])
+    check_if_match(current["version"], if_match)
     return current
 
 

@@ -33,6 +33,15 @@ WHERE (%(after)s::text IS NULL OR a.id > %(after)s) AND a.name LIKE %(pattern)s
   AND (%(scope)s::text[] IS NULL OR a.id = ANY(%(scope)s::text[]))
 ORDER BY a.id LIMIT %(limit)s
 """
+# A page of applications' names only (no configuration ids): what a list to read shows.
+SELECT_NAME_PAGE = """
+SELECT a.id, a.name, a.comments FROM applications a
+WHERE (%(after)s::text IS NULL OR a.id > %(after)s) AND a.name LIKE %(pattern)s
+  AND (%(scope)s::text[] IS NULL OR a.id = ANY(%(scope)s::text[]))
+ORDER BY a.id LIMIT %(limit)s
+"""
+# One application's name and comments, without its configuration ids.
+SELECT_NAME = "SELECT a.id, a.name, a.comments FROM applications a WHERE a.id = %(id)s"
 # Change the fields flagged set_*; no row (and no write) when nothing would change.
 UPDATE = f"""
 UPDATE applications AS a SET
@@ -83,6 +92,18 @@ class ApplicationRepository(Repository):
         with self.conn.cursor() as cur:
             cur.execute(SELECT_PAGE, params)
             return cur.fetchall()
+
+    def names_page(
+        self, limit: int, after: str | None, pattern: str, scope: list[str] | None
+    ) -> list[dict[str, Any]]:
+        """Return up to limit+1 applications' ids, names and comments (see `page`)."""
+        params = {"after": after, "pattern": pattern, "limit": limit + 1, "scope": scope}
+        with self.conn.cursor() as cur:
+            cur.execute(SELECT_NAME_PAGE, params)
+            return cur.fetchall()
+
+    def name_of(self, id: str) -> dict[str, Any] | None:
+        return self._one(SELECT_NAME, {"id": id})
 
     def update(self, id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
         """Apply the changes; None when nothing would change or there is no such application."""

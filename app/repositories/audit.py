@@ -33,6 +33,13 @@ WHERE (%(before)s::text IS NULL OR l.id < %(before)s)
 ORDER BY l.id DESC LIMIT %(limit)s
 """
 
+# Who wrote each of these versions of a configuration (its update or restore entry).
+SELECT_AUTHORS = """
+SELECT l.version, l.actor FROM audit_log l
+WHERE l.resource_id = %(resource_id)s AND l.resource_type = 'configuration'
+  AND l.version = ANY(%(versions)s::integer[])
+"""
+
 
 class AuditRepository(Repository):
     """Writes and reads audit entries on one connection."""
@@ -67,3 +74,9 @@ class AuditRepository(Repository):
         with self.conn.cursor() as cur:
             cur.execute(SELECT_PAGE, {**params, "before": before, "limit": limit + 1})
             return cur.fetchall()
+
+    def authors(self, configuration_id: str, versions: list[int]) -> dict[int, str]:
+        """Return the actor who wrote each of these versions of a configuration."""
+        with self.conn.cursor() as cur:
+            cur.execute(SELECT_AUTHORS, {"resource_id": configuration_id, "versions": versions})
+            return {row["version"]: row["actor"] for row in cur.fetchall()}

@@ -55,6 +55,12 @@ SELECT id, application_id, name, comments, config, schema, version, created_at, 
     size
 FROM walk ORDER BY n
 """
+# A page of an application's configurations without their documents, after a key.
+SELECT_SUMMARY_PAGE = """
+SELECT c.id, c.name, c.version, c.updated_at FROM configurations c
+WHERE c.application_id = %(application_id)s AND (%(after)s::text IS NULL OR c.id > %(after)s)
+ORDER BY c.id LIMIT %(limit)s
+"""
 # Write new field values as the next version; no row when nothing would change.
 _UPDATE = """
 UPDATE configurations AS c SET name = %(name)s, comments = %(comments)s, config = %(config)s,
@@ -112,6 +118,13 @@ class ConfigurationRepository(Repository):
         params = {"application_id": application_id, "after": after, "pattern": pattern}
         with self.conn.cursor() as cur:
             cur.execute(SELECT_PAGE, {**params, "limit": limit, "max_bytes": max_bytes})
+            return cur.fetchall()
+
+    def summaries(self, application_id: str, limit: int, after: str | None) -> list[dict[str, Any]]:
+        """Return up to limit+1 configurations' ids, names and versions, no documents."""
+        params = {"application_id": application_id, "after": after, "limit": limit + 1}
+        with self.conn.cursor() as cur:
+            cur.execute(SELECT_SUMMARY_PAGE, params)
             return cur.fetchall()
 
     def update(self, id: str, fields: dict[str, Any]) -> dict[str, Any] | None:

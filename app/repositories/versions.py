@@ -37,6 +37,14 @@ WITH RECURSIVE walk AS (
 SELECT version, name, comments, config, schema, created_at, size FROM walk ORDER BY n
 """
 
+# A page of versions without their documents, newest first, older than a version number.
+SELECT_SUMMARY_PAGE = """
+SELECT v.version, v.comments, v.created_at FROM configuration_versions v
+WHERE v.configuration_id = %(configuration_id)s
+  AND (%(before)s::bigint IS NULL OR v.version < %(before)s)
+ORDER BY v.version DESC LIMIT %(limit)s
+"""
+
 
 class VersionRepository(Repository):
     """Reads configuration versions on one connection (the trigger writes them)."""
@@ -53,4 +61,11 @@ class VersionRepository(Repository):
         params = {"configuration_id": configuration_id, "before": before}
         with self.conn.cursor() as cur:
             cur.execute(SELECT_PAGE, {**params, "limit": limit, "max_bytes": max_bytes})
+            return cur.fetchall()
+
+    def summaries(self, configuration_id: str, limit: int, before: int | None) -> list[dict]:
+        """Return up to limit+1 versions' numbers, comments and times, newest first."""
+        params = {"configuration_id": configuration_id, "before": before, "limit": limit + 1}
+        with self.conn.cursor() as cur:
+            cur.execute(SELECT_SUMMARY_PAGE, params)
             return cur.fetchall()

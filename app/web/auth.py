@@ -78,7 +78,7 @@ def _permitted_token() -> dict[str, Any] | None:
     if needed is None:
         return None
     token = _presented_token(req)
-    _touch(token["name"])  # a 403 is a use too: `flask tokens list` must show it
+    touch(token["name"])  # a 403 is a use too: `flask tokens list` must show it
     if not has_role(token, needed):
         raise Forbidden(f"This needs the {needed} role; the token has {token['role']}.")
     return token
@@ -105,15 +105,10 @@ def _presented_token(req: Request) -> dict[str, Any]:
     """Return the live token the request names, or raise 401 (429 when its address keeps
     presenting tokens that are not)."""
     secret = bearer_secret(req.headers.get("Authorization", ""))
-    # Only our own format reaches the token list, and so the database.
-    listed = secret is not None and SECRET_PATTERN.fullmatch(secret)
-    token = _live_token(hash_secret(secret)) if listed else None  # type: ignore[arg-type]  # listed: not None
+    token = token_for_secret(secret)
     if token is not None:
         return token
-    failures = current_app.extensions["auth_failures"]
-    address = client_address(req, current_app.config["TRUSTED_PROXIES"])
-    failures.failed(address)
-    wait = failures.retry_after(address)
+    wait = failed_attempt(req)
     if wait is not None:
         raise TooManyRequests("Too many requests with a missing or unknown token.", wait)
     if secret is None:
@@ -121,10 +116,28 @@ def _presented_token(req: Request) -> dict[str, Any]:
     raise Unauthorized("The API token is unknown or revoked.")
 
 
-def _live_token(digest: bytes) -> dict[str, Any] | None:
+def token_for_secret(secret: str | None) -> dict[str, Any] | None:
+    """Return the live token with this secret (None: unknown, revoked or not one of ours)."""
+    # Only our own format reaches the token list, and so the database.
+    listed = secret is not None and SECRET_PATTERN.fullmatch(secret)
+    return live_token(hash_secret(secret)) if listed else None  # type: ignore[arg-type]  # listed: not None
+
+
+def failed_attempt(req: Request) -> int | None:
+    """Note a refused token from the request's address; return the seconds it must wait
+    before trying again when it keeps presenting tokens that are not (None: it may now)."""
+    failures = current_app.extensions["auth_failures"]
+    address = client_address(req, current_app.config["TRUSTED_PROXIES"])
+    failures.failed(address)
+    return failures.retry_after(address)
+
+
+def live_token(digest: bytes, always_look_up: bool = False) -> dict[str, Any] | None:
     """Find a token in the worker's list of live tokens (read once per token change: any
     create, revoke or role change forgets it). One not listed is looked up at most once a
-    second per worker: only a token made a moment ago, its NOTIFY still on the way, is.
+    second per worker: only a token made a moment ago, its NOTIFY still on the way, is
+    (`always_look_up`: every time, for a caller that already found the hash in a row of its
+    own, such as a console session, so no stranger's guess reaches the database this way).
     A request's `Cache-Control: no-cache` is about its answer, not this list: honouring it
     would give every unknown token its database round trip back."""
     live = current_worker().cached(
@@ -134,12 +147,12 @@ def _live_token(digest: bytes) -> dict[str, Any] | None:
         lambda tokens: 64 + 256 * len(tokens),
     )
     token = live.get(digest)
-    if token is None and current_app.extensions["token_probe"].allow():
+    if token is None and (always_look_up or current_app.extensions["token_probe"].allow()):
         token = TokenRepository(get_conn()).find_active(digest)
     return token
 
 
-def _touch(name: str) -> None:
+def touch(name: str) -> None:
     """Move last_used_at forward at most about once a minute per token and process
     (the statement itself skips a row touched less than a minute ago)."""
     if not touch_due(current_app, name):

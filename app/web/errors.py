@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any, TypeVar
 
 import psycopg2
-from flask import Flask, Response, current_app, json, request
+from flask import Flask, Response, current_app, has_request_context, json, request
 from marshmallow import ValidationError
 from werkzeug import exceptions as werkzeug_exceptions
 from werkzeug.exceptions import HTTPException
@@ -67,6 +68,8 @@ class TooManyRequests(ServiceError):
 
 
 Row = TypeVar("Row")
+# Renders an error for people rather than programs: (status, title, detail, headers).
+ErrorPage = Callable[[int, str, str | None, dict[str, str]], Response]
 
 
 def found(row: Row | None, detail: str) -> Row:
@@ -84,6 +87,9 @@ def problem(
 ) -> Response:
     """Build a problem-details response."""
     title = _TITLES.get(status) or HTTPStatus(status).phrase
+    page = _error_page()
+    if page is not None:
+        return page(status, title, detail, headers or {})
     body: dict[str, Any] = {"type": "about:blank", "title": title}
     body["status"] = status
     if detail:
@@ -97,6 +103,20 @@ def problem(
     )
     response.headers.update(headers or {})
     return response
+
+
+def register_error_page(app: Flask, prefix: str, render: ErrorPage) -> None:
+    """Answer errors under a path prefix with `render` (HTML pages) instead of problems."""
+    app.extensions.setdefault("error_pages", []).append((prefix, render))
+
+
+def _error_page() -> ErrorPage | None:
+    if not has_request_context():
+        return None
+    for prefix, render in current_app.extensions.get("error_pages", ()):
+        if request.path.startswith(prefix):
+            return render
+    return None
 
 
 def _http_error(exc: HTTPException) -> Response:

@@ -69,17 +69,18 @@ def client_address(req: Request, trusted: Iterable[Network]) -> str:
     rightmost X-Forwarded-For hop that is not (hops left of it are the client's to forge)."""
     trusted = tuple(trusted)
     peer = req.remote_addr or ""
-    if not _is_trusted(peer, trusted):
+    if not is_trusted(peer, trusted):
         return peer
     fields = req.headers.getlist("X-Forwarded-For")
     hops = [hop.strip() for field in fields for hop in field.split(",")]
     for hop in reversed(hops):
-        if hop and not _is_trusted(hop, trusted):
+        if hop and not is_trusted(hop, trusted):
             return hop
     return peer  # every hop is a trusted proxy: the request began among them
 
 
-def _is_trusted(address: str, trusted: tuple[Network, ...]) -> bool:
+def is_trusted(address: str, trusted: tuple[Network, ...]) -> bool:
+    """Tell whether an address (text) lies in one of the trusted proxies' networks."""
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
