@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import http.client
 import json
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -116,6 +118,34 @@ def test_a_pure_python_loop_is_unwound_too():
     with pytest.raises(budget.OverBudget):
         budget.within(50, spin)
     assert time.thread_time() - started < 0.2
+
+
+def test_a_raise_that_a_finalizer_drops_still_ends_the_call(monkeypatch) -> None:
+    dropped: list[Any] = []
+    monkeypatch.setattr(sys, "unraisablehook", dropped.append)
+
+    def closing():
+        try:
+            yield
+        finally:
+            for _ in range(budget.EVERY):  # enough calls for the hook to look at the clock
+                abs(-1)
+
+    def check() -> str:
+        sorted(list(range(2_000_000, 0, -1)) * 2)  # C code past the deadline: no calls seen
+        generator = closing()
+        next(generator)
+        del generator  # its finalizer runs here; the hook raises in it, and Python drops that
+        return "answered"
+
+    with pytest.raises(budget.OverBudget):
+        budget.within(10, check)
+    assert [hook.exc_type for hook in dropped] == [budget.OverBudget]
+
+
+def test_no_cyclic_collection_runs_inside_the_call() -> None:
+    assert budget.within(1000, gc.isenabled) is False
+    assert gc.isenabled()
 
 
 @pytest.mark.parametrize(

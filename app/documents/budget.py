@@ -10,6 +10,7 @@ returns.
 
 from __future__ import annotations
 
+import gc
 import sys
 import time
 from collections.abc import Callable
@@ -26,19 +27,29 @@ class OverBudget(BaseException):  # noqa: N818 - not an Exception: no `except Ex
 def within(budget_ms: int, call: Callable[..., T], *args: Any) -> T:
     """Return `call(*args)`, or raise OverBudget once it has used `budget_ms` of CPU."""
     deadline = time.thread_time() + budget_ms / 1000
-    countdown = EVERY
+    countdown, spent = EVERY, False
 
     def hook(frame: Any, event: str, arg: Any) -> None:
-        nonlocal countdown
+        nonlocal countdown, spent
         countdown -= 1
         if countdown <= 0:
             countdown = EVERY
             if time.thread_time() > deadline:
+                spent = True
                 raise OverBudget
 
-    previous = sys.getprofile()
+    # Python drops an exception raised in a finalizer ("Exception ignored in ..."): no
+    # cyclic collection runs finalizers inside the call, and a raise that a finalizer
+    # dropped anyway is raised again once the call returns.
+    previous, collecting = sys.getprofile(), gc.isenabled()
+    gc.disable()
     sys.setprofile(hook)
     try:
-        return call(*args)
+        result = call(*args)
     finally:
         sys.setprofile(previous)
+        if collecting:
+            gc.enable()
+    if spent:
+        raise OverBudget
+    return result
