@@ -109,6 +109,7 @@ def test_a_revoked_token_sends_the_next_page_to_sign_in(console: Console) -> Non
         console.go(page, configuration_path(configuration, "edit"))  # its script waits
     with page.expect_response(lambda r: "/watch" in r.url, timeout=5_000):
         console.site.revoke(name)  # ends the waiting watch too, without a console error
+    page.locator("#notice").filter(has_text=ENDED).wait_for()  # the edit page says so
     deadline = time.monotonic() + 3  # workers forget a revoked token at its NOTIFY
     while True:
         console.go(page, "/console/applications")

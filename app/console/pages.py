@@ -67,9 +67,11 @@ def error_page(status: int, title: str, detail: str | None, headers: dict[str, s
 
 @blueprint.errorhandler(SessionEnded)
 def session_ended(exc: SessionEnded) -> Response:
-    """Send the browser back to sign-in, saying why, and forget its cookie."""
+    """Send the browser back to sign-in, saying why, and forget its cookie. A page's watch
+    keeps the cookie: the page's next request is the one that shows why it ended."""
     response = see_other("console.index", ended=1)
-    response.delete_cookie(SESSION_COOKIE, path=COOKIE_PATH)
+    if request.endpoint != "console.watch":
+        response.delete_cookie(SESSION_COOKIE, path=COOKIE_PATH)
     return response
 
 

@@ -14,9 +14,14 @@
   }
   function poll(delay) {
     window.setTimeout(function () {
-      fetch(url, {credentials: "same-origin", headers: {Accept: "application/json"}})
+      fetch(url, {credentials: "same-origin", redirect: "manual",
+                  headers: {Accept: "application/json"}})
         .then(function (response) {
           var json = (response.headers.get("Content-Type") || "").indexOf("application/json") === 0;
+          if (response.type === "opaqueredirect") { // the session ended: say so, and stop
+            notice.textContent = "Your session has ended. Sign in again.";
+            return;
+          }
           if (response.status === 200 && json) {
             return response.json().then(function (body) { announce(body.version); });
           }
