@@ -141,6 +141,25 @@ def test_a_raise_that_python_drops_in_a_finalizer_is_raised_again():
         assert time.thread_time() - started < 0.5
 
 
+def test_a_raise_dropped_in_a_generator_finalizer_is_raised_again():
+    def closing() -> Iterator[None]:
+        try:
+            yield
+        finally:
+            for _ in range(budget.EVERY):  # enough calls for the hook to look at the clock
+                abs(-1)
+
+    def check() -> str:
+        sorted(list(range(2_000_000, 0, -1)) * 2)  # C code past the deadline: no calls seen
+        generator = closing()
+        next(generator)
+        del generator  # its finalizer runs here; the hook raises in it, and Python drops that
+        return "answered"
+
+    with pytest.raises(budget.OverBudget):
+        budget.within(10, check)
+
+
 @pytest.mark.parametrize(
     ("schema", "config", "found"),
     [
